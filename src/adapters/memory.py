@@ -1,0 +1,242 @@
+"""In-memory adapters: complete storage and notifier for library use and unit tests.
+
+Every store method runs to completion without awaiting, so on one event loop each call
+is atomic, as the storage port requires. State lives in plain dicts of rows; the rows
+keep ids, and read models (Chat, Message) are built on read so they always carry the
+current user objects.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import attrs
+
+from chatcore.errors import Conflict
+from chatcore.model import Chat, Message, MessageQuery, NewMessage, NewUser, TokenRecord, User
+from chatcore.ports import Listener, Unsubscribe
+from chatcore.rules import username_key
+
+log = logging.getLogger(__name__)
+
+
+@attrs.define
+class _ChatRow:
+    id: int
+    name: str
+    created_at: datetime
+    member_ids: list[int]
+    last_message_id: int | None = None
+
+
+@attrs.define
+class _State:
+    users: dict[int, User] = attrs.Factory(dict)
+    password_hashes: dict[int, str] = attrs.Factory(dict)
+    user_by_key: dict[str, int] = attrs.Factory(dict)
+    chats: dict[int, _ChatRow] = attrs.Factory(dict)
+    chats_of_user: dict[int, set[int]] = attrs.Factory(dict)
+    messages: dict[int, NewMessage] = attrs.Factory(dict)
+    message_ids_of_chat: dict[int, list[int]] = attrs.Factory(dict)
+    by_client_id: dict[tuple[int, int, str], int] = attrs.Factory(dict)
+    tokens: dict[str, TokenRecord] = attrs.Factory(dict)
+    last_user_id: int = 0
+    last_chat_id: int = 0
+    last_message_id: int = 0
+
+    def message(self, message_id: int) -> Message:
+        row = self.messages[message_id]
+        sender = self.users[row.sender_id]
+        return Message(message_id, row.chat_id, sender, row.content, row.timestamp, row.client_id)
+
+    def chat(self, row: _ChatRow) -> Chat:
+        participants = tuple(self.users[i] for i in row.member_ids)
+        last = None if row.last_message_id is None else self.message(row.last_message_id)
+        return Chat(row.id, row.name, row.created_at, participants, last)
+
+
+class InMemoryUserStore:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def add(self, user: NewUser, password_hash: str) -> User:
+        key = username_key(user.username)
+        if key in self._s.user_by_key:
+            raise Conflict("username taken")
+        self._s.last_user_id += 1
+        stored = User(self._s.last_user_id, **attrs.asdict(user, recurse=False))
+        self._s.users[stored.id] = stored
+        self._s.password_hashes[stored.id] = password_hash
+        self._s.user_by_key[key] = stored.id
+        self._s.chats_of_user[stored.id] = set()
+        return stored
+
+    async def get(self, user_id: int) -> User | None:
+        return self._s.users.get(user_id)
+
+    async def get_many(self, user_ids: Sequence[int]) -> list[User]:
+        return [self._s.users[i] for i in sorted(set(user_ids)) if i in self._s.users]
+
+    async def by_usernames(self, usernames: Sequence[str]) -> list[User]:
+        ids = {self._s.user_by_key.get(username_key(name)) for name in usernames}
+        return [self._s.users[i] for i in sorted(i for i in ids if i is not None)]
+
+    async def password_hash(self, username: str) -> tuple[User, str] | None:
+        user_id = self._s.user_by_key.get(username_key(username))
+        if user_id is None:
+            return None
+        return self._s.users[user_id], self._s.password_hashes[user_id]
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        if user_id in self._s.users:
+            self._s.password_hashes[user_id] = password_hash
+
+    async def search(self, text: str, after: int | None, limit: int) -> list[User]:
+        needle = username_key(text)
+        found = (
+            user
+            for user_id, user in self._s.users.items()  # dicts keep insertion = id order
+            if (after is None or user_id > after) and needle in username_key(user.username)
+        )
+        return [user for _, user in zip(range(limit), found, strict=False)]
+
+
+class InMemoryChatStore:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def add(self, name: str, participant_ids: Sequence[int], created_at: datetime) -> Chat:
+        self._s.last_chat_id += 1
+        member_ids = sorted(set(participant_ids))
+        row = _ChatRow(self._s.last_chat_id, name, created_at, member_ids)
+        self._s.chats[row.id] = row
+        for user_id in member_ids:
+            self._s.chats_of_user[user_id].add(row.id)
+        self._s.message_ids_of_chat[row.id] = []
+        return self._s.chat(row)
+
+    async def get(self, chat_id: int) -> Chat | None:
+        row = self._s.chats.get(chat_id)
+        return None if row is None else self._s.chat(row)
+
+    async def is_participant(self, chat_id: int, user_id: int) -> bool:
+        return chat_id in self._s.chats_of_user.get(user_id, ())
+
+    async def for_user(self, user_id: int) -> list[Chat]:
+        rows = [self._s.chats[i] for i in self._s.chats_of_user.get(user_id, ())]
+        rows.sort(key=self._activity, reverse=True)
+        return [self._s.chat(row) for row in rows]
+
+    def _activity(self, row: _ChatRow) -> tuple[datetime, int]:
+        if row.last_message_id is None:
+            return row.created_at, row.id
+        return self._s.messages[row.last_message_id].timestamp, row.id
+
+
+class InMemoryMessageStore:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def add(self, message: NewMessage) -> tuple[Message, bool]:
+        key = None
+        if message.client_id is not None:
+            key = (message.chat_id, message.sender_id, message.client_id)
+            original = self._s.by_client_id.get(key)
+            if original is not None:
+                return self._s.message(original), False
+        self._s.last_message_id += 1
+        message_id = self._s.last_message_id
+        self._s.messages[message_id] = message
+        self._s.message_ids_of_chat[message.chat_id].append(message_id)
+        self._s.chats[message.chat_id].last_message_id = message_id
+        if key is not None:
+            self._s.by_client_id[key] = message_id
+        return self._s.message(message_id), True
+
+    async def get(self, message_id: int) -> Message | None:
+        return self._s.message(message_id) if message_id in self._s.messages else None
+
+    async def page(self, query: MessageQuery) -> list[Message]:
+        chat_ids: Iterable[int] = self._s.chats if query.chat_id is None else [query.chat_id]
+        if query.member_id is not None:
+            mine = self._s.chats_of_user.get(query.member_id, set())
+            chat_ids = mine if query.chat_id is None else [c for c in chat_ids if c in mine]
+        windows = [self._window(chat_id, query) for chat_id in chat_ids]
+        if query.newest_first:
+            ids = heapq.nlargest(query.limit, heapq.merge(*windows))
+            ids.reverse()
+        else:
+            ids = heapq.nsmallest(query.limit, heapq.merge(*windows))
+        return [self._s.message(i) for i in ids]
+
+    def _window(self, chat_id: int, query: MessageQuery) -> list[int]:
+        """The chat's ids inside the query's bounds, at most ``limit`` from the end read."""
+        ids = self._s.message_ids_of_chat.get(chat_id, [])
+        low = 0 if query.after is None else bisect.bisect_right(ids, query.after)
+        high = len(ids) if query.before is None else bisect.bisect_left(ids, query.before)
+        if query.newest_first:
+            return ids[max(low, high - query.limit) : high]
+        return ids[low : min(high, low + query.limit)]
+
+
+class InMemoryTokenStore:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def add(self, token: TokenRecord) -> None:
+        self._s.tokens[token.digest] = token
+
+    async def get(self, digest: str) -> TokenRecord | None:
+        return self._s.tokens.get(digest)
+
+    async def delete(self, digest: str) -> None:
+        self._s.tokens.pop(digest, None)
+
+    async def delete_for_user(self, user_id: int) -> int:
+        doomed = [d for d, t in self._s.tokens.items() if t.user_id == user_id]
+        for digest in doomed:
+            del self._s.tokens[digest]
+        return len(doomed)
+
+
+class InMemoryStorage:
+    """All four stores over one state: what a test or a library user plugs in."""
+
+    def __init__(self) -> None:
+        state = _State()
+        self.users = InMemoryUserStore(state)
+        self.chats = InMemoryChatStore(state)
+        self.messages = InMemoryMessageStore(state)
+        self.tokens = InMemoryTokenStore(state)
+
+
+class LocalNotifier:
+    """Delivers to listeners in this process, synchronously, in publication order."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[int, dict[int, Listener]] = {}
+        self._next_key = 0
+
+    async def publish(self, message: Message) -> None:
+        for listener in list(self._listeners.get(message.chat_id, {}).values()):
+            try:
+                listener(message)
+            except Exception:  # one broken listener must not starve the others
+                log.exception("listener failed on message %s", message.id)
+
+    def subscribe(self, chat_id: int, listener: Listener) -> Unsubscribe:
+        self._next_key += 1
+        key = self._next_key
+        self._listeners.setdefault(chat_id, {})[key] = listener
+
+        def unsubscribe() -> None:
+            listeners = self._listeners.get(chat_id, {})
+            listeners.pop(key, None)
+            if not listeners:
+                self._listeners.pop(chat_id, None)
+
+        return unsubscribe

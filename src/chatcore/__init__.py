@@ -1,0 +1,59 @@
+"""chatcore: the domain of a multi-person chat backend, usable as a library.
+
+Wire adapters with :func:`entrypoints.bootstrap.bootstrap` (or build :class:`Deps`
+yourself) and call the use cases on :class:`Services`.
+"""
+
+from .accounts import Accounts, Registration
+from .chats import ChatDraft, Chats, Window
+from .deps import Deps, Policy
+from .errors import (
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    Throttled,
+    ValidationFailed,
+)
+from .model import (
+    Chat,
+    Message,
+    MessageQuery,
+    NewMessage,
+    NewUser,
+    Page,
+    Session,
+    TokenRecord,
+    User,
+    UserType,
+)
+from .services import Services
+
+__all__ = [
+    "Accounts",
+    "AuthenticationFailed",
+    "Chat",
+    "ChatDraft",
+    "Chats",
+    "Conflict",
+    "Deps",
+    "DomainError",
+    "Forbidden",
+    "Message",
+    "MessageQuery",
+    "NewMessage",
+    "NewUser",
+    "NotFound",
+    "Page",
+    "Policy",
+    "Registration",
+    "Services",
+    "Session",
+    "Throttled",
+    "TokenRecord",
+    "User",
+    "UserType",
+    "ValidationFailed",
+    "Window",
+]

@@ -1,0 +1,169 @@
+"""Chat and message use cases. Every one takes the acting user: a chat the actor is not
+in behaves exactly like a chat that does not exist."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import attrs
+
+from .deps import Deps
+from .errors import NotFound
+from .model import Chat, Message, MessageQuery, NewMessage, Page, User
+from .rules import (
+    CHAT_NAME_MAX,
+    CONTENT_MAX,
+    Errors,
+    check_client_id,
+    check_ids,
+    check_limit,
+    check_positive,
+    check_text,
+    check_usernames,
+    username_key,
+)
+
+K = TypeVar("K")
+UNKNOWN_ID = 'Invalid pk "{}" - object does not exist.'
+UNKNOWN_NAME = 'User "{}" does not exist.'
+
+
+@attrs.frozen
+class ChatDraft:
+    """A new chat, as the client asks for it."""
+
+    name: str
+    participant_ids: Sequence[int] = ()
+    participant_usernames: Sequence[str] = ()
+
+
+@attrs.frozen
+class Window:
+    """Which page of a message list: the newest ``limit`` by default, ``before`` an id
+    to page back, ``after`` an id to page forward."""
+
+    limit: int | None = None
+    before: int | None = None
+    after: int | None = None
+
+
+class Chats:
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+        self._users = deps.storage.users
+        self._chats = deps.storage.chats
+        self._messages = deps.storage.messages
+
+    async def create_chat(self, actor: User, draft: ChatDraft) -> Chat:
+        errors = Errors()
+        limit = self._deps.policy.max_participants
+        name = check_text(draft.name, CHAT_NAME_MAX, "name", errors)
+        ids = check_ids(draft.participant_ids, limit, "participant_ids", errors)
+        names = check_usernames(draft.participant_usernames, limit, "participant_usernames", errors)
+        errors.raise_if_any()
+        by_id = [u for u in await self._users.get_many(ids) if u.is_active]
+        by_name = [u for u in await self._users.by_usernames(names) if u.is_active]
+        _report_missing(ids, {u.id for u in by_id}, "participant_ids", UNKNOWN_ID, errors)
+        found_names = {username_key(u.username) for u in by_name}
+        _report_missing(
+            names, found_names, "participant_usernames", UNKNOWN_NAME, errors, username_key
+        )
+        members = {actor.id, *(u.id for u in by_id), *(u.id for u in by_name)}
+        if len(members) > limit:
+            errors.add("non_field_errors", f"A chat has at most {limit} participants.")
+        errors.raise_if_any()
+        return await self._chats.add(name, sorted(members), self._deps.clock.now())
+
+    async def list_chats(self, actor: User) -> list[Chat]:
+        """The actor's chats, most recent activity first."""
+        return await self._chats.for_user(actor.id)
+
+    async def get_chat(self, actor: User, chat_id: int) -> Chat:
+        chat = await self._chats.get(chat_id)
+        if chat is None or not chat.has_participant(actor.id):
+            raise NotFound
+        return chat
+
+    async def send_message(
+        self, actor: User, chat_id: int, content: str, client_id: str | None = None
+    ) -> tuple[Message, bool]:
+        """Store a message and publish it to the chat's listeners. Returns the message
+        and whether it is new: a repeated ``client_id`` of the same sender in the same
+        chat stores and publishes nothing and returns the original."""
+        await self._require_member(actor, chat_id)
+        errors = Errors()
+        text = check_text(content, CONTENT_MAX, "content", errors)
+        key = check_client_id(client_id, errors)
+        errors.raise_if_any()
+        draft = NewMessage(chat_id, actor.id, text, self._deps.clock.now(), key)
+        message, created = await self._messages.add(draft)
+        if created:
+            await self._deps.notifier.publish(message)
+        return message, created
+
+    async def get_message(self, actor: User, message_id: int) -> Message:
+        message = await self._messages.get(message_id)
+        if message is None or not await self._chats.is_participant(message.chat_id, actor.id):
+            raise NotFound
+        return message
+
+    async def chat_messages(self, actor: User, chat_id: int, window: Window) -> Page[Message]:
+        await self._require_member(actor, chat_id)
+        return await self._page(MessageQuery(limit=0, chat_id=chat_id), window)
+
+    async def my_messages(
+        self, actor: User, window: Window, chat_id: int | None = None
+    ) -> Page[Message]:
+        """Messages of every chat the actor is in (or of one of them), oldest first.
+        Naming a chat the actor is not in gives an empty page, not an error."""
+        errors = Errors()
+        check_positive(chat_id, "chat", errors)
+        errors.raise_if_any()
+        return await self._page(MessageQuery(limit=0, chat_id=chat_id, member_id=actor.id), window)
+
+    async def _require_member(self, actor: User, chat_id: int) -> None:
+        if not await self._chats.is_participant(chat_id, actor.id):
+            raise NotFound
+
+    async def _page(self, scope: MessageQuery, window: Window) -> Page[Message]:
+        """One page of the scope; reads one row more than the page to learn whether more
+        lie beyond it, and one row on the other side."""
+        errors = Errors()
+        limit = check_limit(window.limit, errors)
+        before = check_positive(window.before, "before", errors)
+        after = check_positive(window.after, "after", errors)
+        errors.raise_if_any()
+        query = attrs.evolve(
+            scope, limit=limit + 1, before=before, after=after, newest_first=after is None
+        )
+        rows = await self._messages.page(query)
+        if after is not None:
+            beyond = len(rows) > limit
+            items = rows[:limit]
+            older = await self._any(scope, before=items[0].id if items else after + 1)
+            newer = beyond or (before is not None and await self._any(scope, after=before - 1))
+        else:
+            items = rows[-limit:]
+            older = len(rows) > limit
+            newer = before is not None and await self._any(
+                scope, after=items[-1].id if items else before - 1
+            )
+        return Page(tuple(items), has_older=older, has_newer=newer)
+
+    async def _any(self, scope: MessageQuery, **bound: int) -> bool:
+        """Whether the scope holds any message past this one bound."""
+        query = attrs.evolve(scope, limit=1, newest_first="before" in bound, **bound)
+        return bool(await self._messages.page(query))
+
+
+def _report_missing(
+    wanted: Sequence[K],
+    found: set[K],
+    field: str,
+    template: str,
+    errors: Errors,
+    key: Callable[[K], K] = lambda value: value,
+) -> None:
+    for missing in (w for w in wanted if key(w) not in found):
+        errors.add(field, template.format(missing))

@@ -1,0 +1,122 @@
+"""The domain's value objects: frozen, comparable, free of I/O."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import attrs
+
+T = TypeVar("T")
+
+
+class UserType(enum.Enum):
+    OWNER = "owner"
+    STUDENT = "student"
+    STAFF = "staff"
+
+
+@attrs.frozen
+class User:
+    """An account. The password hash is not part of it: only storage and login see that."""
+
+    id: int
+    username: str
+    email: str
+    user_type: UserType
+    date_joined: datetime
+    is_admin: bool = False
+    is_active: bool = True
+
+
+@attrs.frozen
+class NewUser:
+    """A validated registration, before storage gives it an id."""
+
+    username: str
+    email: str
+    user_type: UserType
+    date_joined: datetime
+    is_admin: bool = False
+
+
+@attrs.frozen
+class Message:
+    """A stored message. Ids grow in storage order: id order is the one order of a chat."""
+
+    id: int
+    chat_id: int
+    sender: User
+    content: str
+    timestamp: datetime
+    client_id: str | None = None
+
+
+@attrs.frozen
+class NewMessage:
+    """A validated message, before storage gives it an id."""
+
+    chat_id: int
+    sender_id: int
+    content: str
+    timestamp: datetime
+    client_id: str | None = None
+
+
+@attrs.frozen
+class Chat:
+    """A group chat as its participants see it: who is in it and its latest message."""
+
+    id: int
+    name: str
+    created_at: datetime
+    participants: tuple[User, ...]
+    last_message: Message | None = None
+
+    def has_participant(self, user_id: int) -> bool:
+        return any(user.id == user_id for user in self.participants)
+
+
+@attrs.frozen
+class TokenRecord:
+    """A stored credential. Only the digest of the secret is kept, never the secret."""
+
+    digest: str
+    user_id: int
+    created_at: datetime
+    expires_at: datetime
+
+
+@attrs.frozen
+class MessageQuery:
+    """One window of messages, as storage reads it.
+
+    ``chat_id`` narrows to one chat, ``member_id`` to the chats a user is in (both may be
+    given). ``newest_first`` reads from the top of the window down (a "before" page, or
+    the latest page); otherwise from ``after`` up.
+    """
+
+    limit: int
+    chat_id: int | None = None
+    member_id: int | None = None
+    before: int | None = None
+    after: int | None = None
+    newest_first: bool = True
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """A page of items in id order, and whether more lie on either side of it."""
+
+    items: tuple[T, ...]
+    has_older: bool
+    has_newer: bool
+
+
+@attrs.frozen
+class Session:
+    """A logged-in user and the token they hold (the raw token is shown once, here)."""
+
+    user: User
+    token: str

@@ -1,0 +1,149 @@
+"""Everything the domain needs from outside, as Protocols. Adapters implement them;
+the use cases take them from :class:`chatcore.services.Deps`.
+
+Storage methods are coroutines so that an adapter may do I/O (a thread, a socket)
+without stalling the caller's event loop. Each method is atomic on its own: the use
+cases never need a transaction spanning two calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from .model import Chat, Message, MessageQuery, NewMessage, NewUser, TokenRecord, User
+
+
+class UserStore(Protocol):
+    async def add(self, user: NewUser, password_hash: str) -> User:
+        """Store a new user with the next id. Raises ``Conflict`` when the username is
+        taken, compared by :func:`chatcore.rules.username_key`."""
+        ...
+
+    async def get(self, user_id: int) -> User | None: ...
+
+    async def get_many(self, user_ids: Sequence[int]) -> list[User]:
+        """The users with these ids that exist, in id order."""
+        ...
+
+    async def by_usernames(self, usernames: Sequence[str]) -> list[User]:
+        """The users whose username key matches one of these names', in id order."""
+        ...
+
+    async def password_hash(self, username: str) -> tuple[User, str] | None:
+        """The user with this username (compared by key) and their password hash."""
+        ...
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+
+    async def search(self, text: str, after: int | None, limit: int) -> list[User]:
+        """Users whose username key contains ``username_key(text)``, with ``id > after``,
+        in id order, at most ``limit`` of them."""
+        ...
+
+
+class ChatStore(Protocol):
+    async def add(self, name: str, participant_ids: Sequence[int], created_at: datetime) -> Chat:
+        """Store a chat and its participants at once (ids are existing users)."""
+        ...
+
+    async def get(self, chat_id: int) -> Chat | None: ...
+
+    async def is_participant(self, chat_id: int, user_id: int) -> bool: ...
+
+    async def for_user(self, user_id: int) -> list[Chat]:
+        """The user's chats, most recent activity first: the newest message's time, or
+        the chat's creation for a chat with none; ties broken by the larger chat id."""
+        ...
+
+
+class MessageStore(Protocol):
+    async def add(self, message: NewMessage) -> tuple[Message, bool]:
+        """Store the message and make it its chat's ``last_message``, atomically.
+
+        When ``client_id`` is set and the same sender already stored a message with it
+        in the same chat, store nothing and return ``(that message, False)``; otherwise
+        ``(the new message, True)``. Ids grow in storage order across all chats.
+        """
+        ...
+
+    async def get(self, message_id: int) -> Message | None: ...
+
+    async def page(self, query: MessageQuery) -> list[Message]:
+        """Up to ``query.limit`` messages of the window, oldest first: the newest of the
+        window when ``newest_first``, else the oldest."""
+        ...
+
+
+class TokenStore(Protocol):
+    async def add(self, token: TokenRecord) -> None: ...
+
+    async def get(self, digest: str) -> TokenRecord | None: ...
+
+    async def delete(self, digest: str) -> None: ...
+
+    async def delete_for_user(self, user_id: int) -> int:
+        """Revoke every token of a user; returns how many there were."""
+        ...
+
+
+class Storage(Protocol):
+    """One storage backend: the four stores over one shared state."""
+
+    @property
+    def users(self) -> UserStore: ...
+
+    @property
+    def chats(self) -> ChatStore: ...
+
+    @property
+    def messages(self) -> MessageStore: ...
+
+    @property
+    def tokens(self) -> TokenStore: ...
+
+
+Listener = Callable[[Message], None]
+"""Called once for each message published to a chat it listens on, in id order."""
+
+Unsubscribe = Callable[[], None]
+
+
+class Notifier(Protocol):
+    async def publish(self, message: Message) -> None:
+        """Hand a stored message to every listener on its chat (in this process or, for
+        a cross-process adapter, in every process). Called after the message is stored."""
+        ...
+
+    def subscribe(self, chat_id: int, listener: Listener) -> Unsubscribe:
+        """Start calling ``listener`` for the chat's new messages until unsubscribed."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        """True when the password matches; False for a mismatch or a malformed hash."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when the hash was made with other parameters than the current ones."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware, in UTC."""
+        ...
+
+
+class TokenGenerator(Protocol):
+    def new(self) -> str:
+        """A fresh, unguessable secret to hand to a client."""
+        ...
+
+    def digest(self, token: str) -> str:
+        """The one-way digest under which a token is stored and looked up."""
+        ...

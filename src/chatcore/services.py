@@ -1,0 +1,20 @@
+"""The use cases behind one object, as a composition root hands them out."""
+
+from __future__ import annotations
+
+import attrs
+
+from .accounts import Accounts
+from .chats import Chats
+from .deps import Deps
+
+
+@attrs.frozen
+class Services:
+    deps: Deps
+    accounts: Accounts
+    chats: Chats
+
+    @classmethod
+    def build(cls, deps: Deps) -> Services:
+        return cls(deps, Accounts(deps), Chats(deps))
