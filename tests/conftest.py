@@ -1,0 +1,44 @@
+"""Shared test wiring: coroutine tests run on a fresh event loop each, and the domain
+is built by the same bootstrap() the app uses, with fast Argon2 and a manual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from adapters.clock import ManualClock
+from adapters.hashing import FAST_INSECURE, Argon2Hasher
+from chatcore import Services
+from entrypoints.bootstrap import bootstrap
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` tests with asyncio.run: no plugin needed for plain coroutines."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    kwargs: dict[str, Any] = {name: pyfuncitem.funcargs[name] for name in names}
+    asyncio.run(pyfuncitem.obj(**kwargs))
+    return True
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def hasher() -> Iterator[Argon2Hasher]:
+    hasher = Argon2Hasher(FAST_INSECURE)
+    yield hasher
+    hasher.close()
+
+
+@pytest.fixture
+def app(hasher: Argon2Hasher, clock: ManualClock) -> Services:
+    return bootstrap(hasher=hasher, clock=clock)
