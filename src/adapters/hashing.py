@@ -59,7 +59,7 @@ class Argon2Hasher:
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
             return self._hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
+        except (VerificationError, InvalidHashError, UnicodeEncodeError):
             return False
 
     async def _run(self, fn: Callable[..., R], *args: str) -> R:

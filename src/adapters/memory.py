@@ -9,15 +9,26 @@ current user objects.
 from __future__ import annotations
 
 import bisect
+import collections
 import heapq
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 import attrs
 
 from chatcore.errors import Conflict
-from chatcore.model import Chat, Message, MessageQuery, NewMessage, NewUser, TokenRecord, User
+from chatcore.model import (
+    Chat,
+    Counts,
+    Message,
+    MessageQuery,
+    NewMessage,
+    NewUser,
+    TokenRecord,
+    User,
+    UserChanges,
+)
 from chatcore.ports import Listener, Unsubscribe
 from chatcore.rules import username_key
 
@@ -52,6 +63,20 @@ class _State:
         row = self.messages[message_id]
         sender = self.users[row.sender_id]
         return Message(message_id, row.chat_id, sender, row.content, row.timestamp, row.client_id)
+
+    def drop_messages(self, chat_id: int, doomed: Callable[[NewMessage], bool]) -> None:
+        """Remove the chat's messages ``doomed`` picks; the newest left becomes its last."""
+        kept = []
+        for message_id in self.message_ids_of_chat[chat_id]:
+            row = self.messages[message_id]
+            if doomed(row):
+                del self.messages[message_id]
+                if row.client_id is not None:
+                    del self.by_client_id[(row.chat_id, row.sender_id, row.client_id)]
+            else:
+                kept.append(message_id)
+        self.message_ids_of_chat[chat_id] = kept
+        self.chats[chat_id].last_message_id = kept[-1] if kept else None
 
     def chat(self, row: _ChatRow) -> Chat:
         participants = tuple(self.users[i] for i in row.member_ids)
@@ -104,6 +129,28 @@ class InMemoryUserStore:
         )
         return [user for _, user in zip(range(limit), found, strict=False)]
 
+    async def update(self, user_id: int, changes: UserChanges) -> User | None:
+        user = self._s.users.get(user_id)
+        if user is None:
+            return None
+        edits = {k: v for k, v in attrs.asdict(changes, recurse=False).items() if v is not None}
+        self._s.users[user_id] = updated = attrs.evolve(user, **edits)
+        return updated
+
+    async def delete(self, user_id: int) -> bool:
+        user = self._s.users.pop(user_id, None)
+        if user is None:
+            return False
+        del self._s.password_hashes[user_id]
+        del self._s.user_by_key[username_key(user.username)]
+        for chat_id in self._s.chats_of_user.pop(user_id):
+            self._s.chats[chat_id].member_ids.remove(user_id)
+        for chat_id in self._s.chats:
+            self._s.drop_messages(chat_id, lambda m: m.sender_id == user_id)
+        for digest in [d for d, t in self._s.tokens.items() if t.user_id == user_id]:
+            del self._s.tokens[digest]
+        return True
+
 
 class InMemoryChatStore:
     def __init__(self, state: _State) -> None:
@@ -130,6 +177,20 @@ class InMemoryChatStore:
         rows = [self._s.chats[i] for i in self._s.chats_of_user.get(user_id, ())]
         rows.sort(key=self._activity, reverse=True)
         return [self._s.chat(row) for row in rows]
+
+    async def list_all(self, after: int | None, limit: int) -> list[Chat]:
+        rows = (row for chat_id, row in self._s.chats.items() if after is None or chat_id > after)
+        return [self._s.chat(row) for _, row in zip(range(limit), rows, strict=False)]
+
+    async def delete(self, chat_id: int) -> bool:
+        row = self._s.chats.get(chat_id)
+        if row is None:
+            return False
+        self._s.drop_messages(chat_id, lambda _: True)
+        for user_id in row.member_ids:
+            self._s.chats_of_user[user_id].discard(chat_id)
+        del self._s.chats[chat_id], self._s.message_ids_of_chat[chat_id]
+        return True
 
     def _activity(self, row: _ChatRow) -> tuple[datetime, int]:
         if row.last_message_id is None:
@@ -159,6 +220,13 @@ class InMemoryMessageStore:
 
     async def get(self, message_id: int) -> Message | None:
         return self._s.message(message_id) if message_id in self._s.messages else None
+
+    async def delete(self, message_id: int) -> bool:
+        row = self._s.messages.get(message_id)
+        if row is None:
+            return False
+        self._s.drop_messages(row.chat_id, lambda m: m is row)
+        return True
 
     async def page(self, query: MessageQuery) -> list[Message]:
         chat_ids: Iterable[int] = self._s.chats if query.chat_id is None else [query.chat_id]
@@ -203,8 +271,26 @@ class InMemoryTokenStore:
         return len(doomed)
 
 
+class InMemoryAttemptStore:
+    def __init__(self) -> None:
+        self._attempts: dict[str, collections.deque[datetime]] = {}
+
+    async def record(self, key: str, at: datetime, forget_before: datetime) -> None:
+        times = self._attempts.setdefault(key, collections.deque())
+        while times and times[0] < forget_before:
+            times.popleft()
+        times.append(at)
+
+    async def since(self, key: str, start: datetime) -> tuple[int, datetime | None]:
+        recent = [t for t in self._attempts.get(key, ()) if t > start]
+        return len(recent), min(recent, default=None)
+
+    async def clear(self, key: str) -> None:
+        self._attempts.pop(key, None)
+
+
 class InMemoryStorage:
-    """All four stores over one state: what a test or a library user plugs in."""
+    """All the stores over one state: what a test or a library user plugs in."""
 
     def __init__(self) -> None:
         state = _State()
@@ -212,6 +298,12 @@ class InMemoryStorage:
         self.chats = InMemoryChatStore(state)
         self.messages = InMemoryMessageStore(state)
         self.tokens = InMemoryTokenStore(state)
+        self.attempts = InMemoryAttemptStore()
+        self._state = state
+
+    async def counts(self) -> Counts:
+        s = self._state
+        return Counts(len(s.users), len(s.chats), len(s.messages))
 
 
 class LocalNotifier:

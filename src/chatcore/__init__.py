@@ -5,7 +5,8 @@ yourself) and call the use cases on :class:`Services`.
 """
 
 from .accounts import Accounts, Registration
-from .chats import ChatDraft, Chats, Window
+from .admin import AccountEdit, Admin
+from .chats import ChatDraft, Chats
 from .deps import Deps, Policy
 from .errors import (
     AuthenticationFailed,
@@ -28,10 +29,13 @@ from .model import (
     User,
     UserType,
 )
+from .paging import Window
 from .services import Services
 
 __all__ = [
+    "AccountEdit",
     "Accounts",
+    "Admin",
     "AuthenticationFailed",
     "Chat",
     "ChatDraft",

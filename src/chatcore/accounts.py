@@ -5,20 +5,23 @@ from __future__ import annotations
 import attrs
 
 from .deps import Deps
-from .errors import AuthenticationFailed, Conflict, ValidationFailed
+from .errors import AuthenticationFailed, Conflict, Throttled, ValidationFailed
 from .model import NewUser, Page, Session, TokenRecord, User
+from .paging import forward_page
+from .ports import UserStore
 from .rules import (
+    INVALID_TEXT,
     PASSWORD_MAX,
     SEARCH_MAX,
     USERNAME_MAX,
     Errors,
     check_email,
-    check_limit,
     check_password,
-    check_positive,
     check_user_type,
     check_username,
+    is_text,
     too_long,
+    username_key,
 )
 
 USERNAME_TAKEN = "A user with that username already exists."
@@ -41,6 +44,7 @@ class Accounts:
         self._deps = deps
         self._users = deps.storage.users
         self._tokens = deps.storage.tokens
+        self._attempts = deps.storage.attempts
         self._dummy_hash: str | None = None
 
     async def register(self, form: Registration, *, is_admin: bool = False) -> Session:
@@ -58,11 +62,38 @@ class Accounts:
             raise ValidationFailed.on("username", USERNAME_TAKEN) from None
         return Session(user, await self._issue_token(user))
 
-    async def login(self, username: str, password: str) -> Session:
+    async def login(self, username: str, password: str, address: str | None = None) -> Session:
         """Check a username and password; a wrong one of either fails the same way and
-        costs the same hashing work."""
+        costs the same hashing work. Failures are counted per account and per client
+        address; past either limit the attempt is refused before any hashing."""
+        policy = self._deps.policy
+        limits = {
+            f"user:{username_key(username[: USERNAME_MAX + 1])}": policy.login_failures_per_account
+        }
+        if address:
+            limits[f"address:{address}"] = policy.login_failures_per_address
+        await self._check_throttle(limits)
+        try:
+            user = await self._check_password(username, password)
+        except AuthenticationFailed:
+            now = self._deps.clock.now()
+            for key in limits:
+                await self._attempts.record(key, now, now - policy.login_failure_window)
+            raise
+        await self._attempts.clear(next(iter(limits)))
+        return Session(user, await self._issue_token(user))
+
+    async def _check_throttle(self, limits: dict[str, int]) -> None:
+        window = self._deps.policy.login_failure_window
+        now = self._deps.clock.now()
+        for key, limit in limits.items():
+            count, oldest = await self._attempts.since(key, now - window)
+            if count >= limit and oldest is not None:
+                raise Throttled(max(1.0, (oldest + window - now).total_seconds()))
+
+    async def _check_password(self, username: str, password: str) -> User:
         found = None
-        if len(username) <= USERNAME_MAX and len(password) <= PASSWORD_MAX:
+        if len(username) <= USERNAME_MAX and is_text(username) and len(password) <= PASSWORD_MAX:
             found = await self._users.password_hash(username)
         if found is None or not found[0].is_active:
             await self._deps.hasher.verify(await self._dummy(), password)
@@ -72,7 +103,7 @@ class Accounts:
             raise AuthenticationFailed
         if self._deps.hasher.needs_rehash(password_hash):
             await self._users.set_password_hash(user.id, await self._deps.hasher.hash(password))
-        return Session(user, await self._issue_token(user))
+        return user
 
     async def issue_token(self, user: User) -> str:
         """A further credential for an authenticated user (a browser session, say)."""
@@ -99,18 +130,7 @@ class Accounts:
         self, search: str = "", after: int | None = None, limit: int | None = None
     ) -> Page[User]:
         """Users whose username contains ``search`` (ignoring case), in id order."""
-        errors = Errors()
-        if len(search) > SEARCH_MAX:
-            errors.add("search", too_long(SEARCH_MAX))
-        check_positive(after, "after", errors)
-        size = check_limit(limit, errors)
-        errors.raise_if_any()
-        rows = await self._users.search(search, after, size + 1)
-        has_older = False
-        if after is not None:
-            first = await self._users.search(search, None, 1)
-            has_older = bool(first) and first[0].id <= after
-        return Page(tuple(rows[:size]), has_older=has_older, has_newer=len(rows) > size)
+        return await search_users(self._users, search, after, limit)
 
     async def _issue_token(self, user: User) -> str:
         token = self._deps.tokens.new()
@@ -125,3 +145,18 @@ class Accounts:
         if self._dummy_hash is None:
             self._dummy_hash = await self._deps.hasher.hash(_DUMMY_PASSWORD)
         return self._dummy_hash
+
+
+async def search_users(
+    users: UserStore, search: str, after: int | None, limit: int | None
+) -> Page[User]:
+    errors = Errors()
+    if len(search) > SEARCH_MAX:
+        errors.add("search", too_long(SEARCH_MAX))
+    elif not is_text(search):
+        errors.add("search", INVALID_TEXT)
+
+    async def fetch(start: int | None, count: int) -> list[User]:
+        return await users.search(search, start, count)
+
+    return await forward_page(fetch, after, limit, errors)

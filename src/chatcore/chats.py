@@ -11,13 +11,14 @@ import attrs
 from .deps import Deps
 from .errors import NotFound
 from .model import Chat, Message, MessageQuery, NewMessage, Page, User
+from .paging import Window, message_page
 from .rules import (
     CHAT_NAME_MAX,
     CONTENT_MAX,
+    MAX_ID,
     Errors,
     check_client_id,
     check_ids,
-    check_limit,
     check_positive,
     check_text,
     check_usernames,
@@ -38,16 +39,6 @@ class ChatDraft:
     participant_usernames: Sequence[str] = ()
 
 
-@attrs.frozen
-class Window:
-    """Which page of a message list: the newest ``limit`` by default, ``before`` an id
-    to page back, ``after`` an id to page forward."""
-
-    limit: int | None = None
-    before: int | None = None
-    after: int | None = None
-
-
 class Chats:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
@@ -61,7 +52,10 @@ class Chats:
         name = check_text(draft.name, CHAT_NAME_MAX, "name", errors)
         ids = check_ids(draft.participant_ids, limit, "participant_ids", errors)
         names = check_usernames(draft.participant_usernames, limit, "participant_usernames", errors)
-        errors.raise_if_any()
+        ids = [i for i in ids if 0 < i <= MAX_ID][
+            :limit
+        ]  # look the rest up too: report every field
+        names = names[:limit]
         by_id = [u for u in await self._users.get_many(ids) if u.is_active]
         by_name = [u for u in await self._users.by_usernames(names) if u.is_active]
         _report_missing(ids, {u.id for u in by_id}, "participant_ids", UNKNOWN_ID, errors)
@@ -110,7 +104,7 @@ class Chats:
 
     async def chat_messages(self, actor: User, chat_id: int, window: Window) -> Page[Message]:
         await self._require_member(actor, chat_id)
-        return await self._page(MessageQuery(limit=0, chat_id=chat_id), window)
+        return await message_page(self._messages, MessageQuery(limit=0, chat_id=chat_id), window)
 
     async def my_messages(
         self, actor: User, window: Window, chat_id: int | None = None
@@ -120,41 +114,12 @@ class Chats:
         errors = Errors()
         check_positive(chat_id, "chat", errors)
         errors.raise_if_any()
-        return await self._page(MessageQuery(limit=0, chat_id=chat_id, member_id=actor.id), window)
+        scope = MessageQuery(limit=0, chat_id=chat_id, member_id=actor.id)
+        return await message_page(self._messages, scope, window)
 
     async def _require_member(self, actor: User, chat_id: int) -> None:
         if not await self._chats.is_participant(chat_id, actor.id):
             raise NotFound
-
-    async def _page(self, scope: MessageQuery, window: Window) -> Page[Message]:
-        """One page of the scope; reads one row more than the page to learn whether more
-        lie beyond it, and one row on the other side."""
-        errors = Errors()
-        limit = check_limit(window.limit, errors)
-        before = check_positive(window.before, "before", errors)
-        after = check_positive(window.after, "after", errors)
-        errors.raise_if_any()
-        query = attrs.evolve(
-            scope, limit=limit + 1, before=before, after=after, newest_first=after is None
-        )
-        rows = await self._messages.page(query)
-        if after is not None:
-            beyond = len(rows) > limit
-            items = rows[:limit]
-            older = await self._any(scope, before=items[0].id if items else after + 1)
-            newer = beyond or (before is not None and await self._any(scope, after=before - 1))
-        else:
-            items = rows[-limit:]
-            older = len(rows) > limit
-            newer = before is not None and await self._any(
-                scope, after=items[-1].id if items else before - 1
-            )
-        return Page(tuple(items), has_older=older, has_newer=newer)
-
-    async def _any(self, scope: MessageQuery, **bound: int) -> bool:
-        """Whether the scope holds any message past this one bound."""
-        query = attrs.evolve(scope, limit=1, newest_first="before" in bound, **bound)
-        return bool(await self._messages.page(query))
 
 
 def _report_missing(

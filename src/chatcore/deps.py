@@ -15,6 +15,9 @@ class Policy:
 
     token_ttl: timedelta = timedelta(days=30)
     max_participants: int = 1000
+    login_failures_per_account: int = 100
+    login_failures_per_address: int = 300
+    login_failure_window: timedelta = timedelta(hours=1)
 
 
 @attrs.frozen

@@ -31,6 +31,15 @@ class User:
 
 
 @attrs.frozen
+class UserChanges:
+    """An administrator's edit of an account; None leaves a field as it is."""
+
+    user_type: UserType | None = None
+    is_active: bool | None = None
+    is_admin: bool | None = None
+
+
+@attrs.frozen
 class NewUser:
     """A validated registration, before storage gives it an id."""
 
@@ -120,3 +129,12 @@ class Session:
 
     user: User
     token: str
+
+
+@attrs.frozen
+class Counts:
+    """How much a store holds."""
+
+    users: int
+    chats: int
+    messages: int

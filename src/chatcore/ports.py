@@ -12,7 +12,17 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from .model import Chat, Message, MessageQuery, NewMessage, NewUser, TokenRecord, User
+from .model import (
+    Chat,
+    Counts,
+    Message,
+    MessageQuery,
+    NewMessage,
+    NewUser,
+    TokenRecord,
+    User,
+    UserChanges,
+)
 
 
 class UserStore(Protocol):
@@ -42,6 +52,15 @@ class UserStore(Protocol):
         in id order, at most ``limit`` of them."""
         ...
 
+    async def update(self, user_id: int, changes: UserChanges) -> User | None:
+        """Apply the fields of ``changes`` that are not None; None if no such user."""
+        ...
+
+    async def delete(self, user_id: int) -> bool:
+        """Remove the user with their tokens, memberships and messages (each chat's last
+        message then being the newest that remains); False if no such user."""
+        ...
+
 
 class ChatStore(Protocol):
     async def add(self, name: str, participant_ids: Sequence[int], created_at: datetime) -> Chat:
@@ -57,6 +76,14 @@ class ChatStore(Protocol):
         the chat's creation for a chat with none; ties broken by the larger chat id."""
         ...
 
+    async def list_all(self, after: int | None, limit: int) -> list[Chat]:
+        """Every chat with ``id > after``, in id order, at most ``limit``."""
+        ...
+
+    async def delete(self, chat_id: int) -> bool:
+        """Remove the chat with its memberships and messages; False if no such chat."""
+        ...
+
 
 class MessageStore(Protocol):
     async def add(self, message: NewMessage) -> tuple[Message, bool]:
@@ -69,6 +96,10 @@ class MessageStore(Protocol):
         ...
 
     async def get(self, message_id: int) -> Message | None: ...
+
+    async def delete(self, message_id: int) -> bool:
+        """Remove one message (its chat's last message then being the newest left)."""
+        ...
 
     async def page(self, query: MessageQuery) -> list[Message]:
         """Up to ``query.limit`` messages of the window, oldest first: the newest of the
@@ -88,8 +119,22 @@ class TokenStore(Protocol):
         ...
 
 
+class AttemptStore(Protocol):
+    """Timestamps of failed attempts (logins) per key, for throttling guesses."""
+
+    async def record(self, key: str, at: datetime, forget_before: datetime) -> None:
+        """Note one attempt; entries of the key older than ``forget_before`` may go."""
+        ...
+
+    async def since(self, key: str, start: datetime) -> tuple[int, datetime | None]:
+        """How many attempts of the key after ``start``, and the oldest of them."""
+        ...
+
+    async def clear(self, key: str) -> None: ...
+
+
 class Storage(Protocol):
-    """One storage backend: the four stores over one shared state."""
+    """One storage backend: the stores over one shared state."""
 
     @property
     def users(self) -> UserStore: ...
@@ -102,6 +147,13 @@ class Storage(Protocol):
 
     @property
     def tokens(self) -> TokenStore: ...
+
+    @property
+    def attempts(self) -> AttemptStore: ...
+
+    async def counts(self) -> Counts:
+        """How many users, chats and messages are stored."""
+        ...
 
 
 Listener = Callable[[Message], None]

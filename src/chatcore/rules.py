@@ -29,6 +29,7 @@ CLIENT_ID_MAX = 64
 PAGE_DEFAULT = 100
 PAGE_MAX = 1000
 SEARCH_MAX = USERNAME_MAX
+MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in every store
 
 _USERNAME = re.compile(r"[\w.@+-]+")
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
@@ -49,6 +50,19 @@ class Errors:
     def raise_if_any(self) -> None:
         if self.fields:
             raise ValidationFailed(self.fields)
+
+
+INVALID_TEXT = "Enter text without unpaired surrogate characters."
+
+
+def is_text(value: str) -> bool:
+    """Whether the string is real Unicode text: JSON can carry lone surrogates
+    (\\ud800) that no UTF-8 store, hash or socket accepts."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def too_long(limit: int) -> str:
@@ -103,6 +117,9 @@ def common_passwords() -> frozenset[str]:
 
 
 def check_password(password: str, confirm: str, username: str, errors: Errors) -> str:
+    if not is_text(password):
+        errors.add("password", INVALID_TEXT)
+        return password
     if len(password) < PASSWORD_MIN:
         errors.add(
             "password",
@@ -142,7 +159,9 @@ def check_user_type(value: str | None, errors: Errors) -> UserType:
 def check_text(value: str, limit: int, field: str, errors: Errors) -> str:
     """Trimmed text of 1 to ``limit`` characters (content, chat names)."""
     text = value.strip()
-    if not text:
+    if not is_text(text):
+        errors.add(field, INVALID_TEXT)
+    elif not text:
         errors.add(field, BLANK)
     elif len(text) > limit:
         errors.add(field, too_long(limit))
@@ -152,7 +171,9 @@ def check_text(value: str, limit: int, field: str, errors: Errors) -> str:
 def check_client_id(value: str | None, errors: Errors) -> str | None:
     if value is None:
         return None
-    if not value:
+    if not is_text(value):
+        errors.add("client_id", INVALID_TEXT)
+    elif not value:
         errors.add("client_id", BLANK)
     elif len(value) > CLIENT_ID_MAX:
         errors.add("client_id", too_long(CLIENT_ID_MAX))
@@ -160,8 +181,11 @@ def check_client_id(value: str | None, errors: Errors) -> str | None:
 
 
 def check_positive(value: int | None, field: str, errors: Errors) -> int | None:
+    """An id, if given: 1 to MAX_ID."""
     if value is not None and value < 1:
         errors.add(field, "Ensure this value is greater than or equal to 1.")
+    elif value is not None and value > MAX_ID:
+        errors.add(field, f"Ensure this value is less than or equal to {MAX_ID}.")
     return value
 
 
@@ -169,7 +193,8 @@ def check_limit(value: int | None, errors: Errors) -> int:
     """A page size: the default when absent, at most PAGE_MAX (larger is clamped)."""
     if value is None:
         return PAGE_DEFAULT
-    check_positive(value, "limit", errors)
+    if value < 1:
+        errors.add("limit", "Ensure this value is greater than or equal to 1.")
     return max(1, min(value, PAGE_MAX))
 
 
@@ -178,7 +203,7 @@ def check_ids(values: Sequence[int], limit: int, field: str, errors: Errors) -> 
     ids = list(dict.fromkeys(values))
     if len(ids) > limit:
         errors.add(field, f"Ensure this field has no more than {limit} elements.")
-    for bad in (i for i in ids if i < 1):
+    for bad in (i for i in ids if not 1 <= i <= MAX_ID):
         errors.add(field, f'Invalid pk "{bad}" - object does not exist.')
     return ids
 

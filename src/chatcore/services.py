@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from .accounts import Accounts
+from .admin import Admin
 from .chats import Chats
 from .deps import Deps
 
@@ -14,7 +15,8 @@ class Services:
     deps: Deps
     accounts: Accounts
     chats: Chats
+    admin: Admin
 
     @classmethod
     def build(cls, deps: Deps) -> Services:
-        return cls(deps, Accounts(deps), Chats(deps))
+        return cls(deps, Accounts(deps), Chats(deps), Admin(deps))

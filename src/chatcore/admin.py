@@ -1,0 +1,92 @@
+"""Administration: only users with the admin flag (never granted by ``user_type``) may
+call these; to anyone else they do not exist (NotFound, as a hidden chat)."""
+
+from __future__ import annotations
+
+import attrs
+
+from .accounts import search_users
+from .deps import Deps
+from .errors import NON_FIELD, NotFound, ValidationFailed
+from .model import Chat, Message, MessageQuery, Page, User, UserChanges
+from .paging import Window, forward_page, message_page
+from .rules import Errors, check_positive, check_user_type
+
+
+@attrs.frozen
+class AccountEdit:
+    """An administrator's change to an account, as the client sends it."""
+
+    user_type: str | None = None
+    is_active: bool | None = None
+    is_admin: bool | None = None
+
+
+class Admin:
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+        self._users = deps.storage.users
+        self._chats = deps.storage.chats
+        self._messages = deps.storage.messages
+
+    async def list_users(
+        self, actor: User, search: str = "", after: int | None = None, limit: int | None = None
+    ) -> Page[User]:
+        """Every account, inactive ones included, as Accounts.list_users pages them."""
+        _require_admin(actor)
+        return await search_users(self._users, search, after, limit)
+
+    async def edit_user(self, actor: User, user_id: int, edit: AccountEdit) -> User:
+        """Change an account; deactivating one revokes every token it holds. Admins may
+        not lock themselves out (deactivate themselves or drop their own flag)."""
+        _require_admin(actor)
+        errors = Errors()
+        user_type = None if edit.user_type is None else check_user_type(edit.user_type, errors)
+        if user_id == actor.id and (edit.is_active is False or edit.is_admin is False):
+            errors.add(NON_FIELD, "You cannot deactivate yourself or drop your own admin rights.")
+        errors.raise_if_any()
+        changes = UserChanges(user_type, edit.is_active, edit.is_admin)
+        user = await self._users.update(user_id, changes)
+        if user is None:
+            raise NotFound
+        if not user.is_active:
+            await self._deps.storage.tokens.delete_for_user(user_id)
+        return user
+
+    async def delete_user(self, actor: User, user_id: int) -> None:
+        _require_admin(actor)
+        if user_id == actor.id:
+            raise ValidationFailed.on(NON_FIELD, "You cannot delete yourself.")
+        if not await self._users.delete(user_id):
+            raise NotFound
+
+    async def list_chats(
+        self, actor: User, after: int | None = None, limit: int | None = None
+    ) -> Page[Chat]:
+        _require_admin(actor)
+        return await forward_page(self._chats.list_all, after, limit)
+
+    async def delete_chat(self, actor: User, chat_id: int) -> None:
+        _require_admin(actor)
+        if not await self._chats.delete(chat_id):
+            raise NotFound
+
+    async def list_messages(
+        self, actor: User, window: Window, chat_id: int | None = None
+    ) -> Page[Message]:
+        """Messages of every chat, or of one, in id order."""
+        _require_admin(actor)
+        errors = Errors()
+        check_positive(chat_id, "chat", errors)
+        errors.raise_if_any()
+        return await message_page(self._messages, MessageQuery(limit=0, chat_id=chat_id), window)
+
+    async def delete_message(self, actor: User, message_id: int) -> None:
+        _require_admin(actor)
+        if not await self._messages.delete(message_id):
+            raise NotFound
+
+
+def _require_admin(actor: User) -> None:
+    if not actor.is_admin:
+        raise NotFound
