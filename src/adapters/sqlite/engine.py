@@ -1,0 +1,208 @@
+"""Runs SQLite work off the event loop: one writer thread with group commit, and a
+small pool of reader threads, each thread with a connection of its own.
+
+Work is a plain function of a connection. A caller's coroutine queues it and awaits an
+asyncio future, which the worker thread settles through ``call_soon_threadsafe`` on the
+caller's loop (the engine belongs to no loop: any loop may call it).
+
+The writer takes every write queued at that moment and runs them in one ``BEGIN
+IMMEDIATE`` transaction, each inside a SAVEPOINT of its own: a write that fails (a taken
+username) is rolled back alone and fails only its caller. Futures are settled after
+COMMIT, so a resolved write is durable (``synchronous=FULL``) and visible to every
+reader; one fsync serves the whole batch. Readers run each piece of work in one read
+transaction, a consistent snapshot; with WAL they never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from .connection import StrPath, connect
+
+T = TypeVar("T")
+Work = Callable[[sqlite3.Connection], T]
+
+MAX_BATCH = 512  # bounds how long one transaction holds the file's write lock
+
+
+class Closed(RuntimeError):
+    """The storage is not open (not yet, or no longer)."""
+
+
+class _Job(Generic[T]):
+    __slots__ = ("future", "loop", "work")
+
+    def __init__(self, work: Work[T], loop: asyncio.AbstractEventLoop) -> None:
+        self.work = work
+        self.loop = loop
+        self.future: asyncio.Future[T] = loop.create_future()
+
+    def settle(self, result: T | None, error: BaseException | None) -> None:
+        """Hand the outcome to the caller's loop (from a worker thread)."""
+        # A closed loop means the caller is gone: nobody is left to tell.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(_resolve, self.future, result, error)
+
+
+def _resolve(future: asyncio.Future[Any], result: object, error: BaseException | None) -> None:
+    if future.done():  # the caller was cancelled; the work ran anyway
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+Jobs = queue.SimpleQueue[_Job[Any] | None]  # None tells a worker to stop
+
+
+class Engine:
+    def __init__(self, path: StrPath, readers: int = 4) -> None:
+        if readers < 1:
+            raise ValueError("at least one reader thread is needed")
+        self._path = path
+        self._reader_count = readers
+        self._writes: Jobs = queue.SimpleQueue()
+        self._reads: Jobs = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._open = False
+
+    def start(self, prepare: Callable[[sqlite3.Connection], object] | None = None) -> None:
+        """Open the connections (in the calling thread, so that errors surface here),
+        run ``prepare`` on the writer's (migrations, checks), then start the threads."""
+        with self._lock:
+            if self._open or self._threads:
+                raise RuntimeError("the engine was already started")
+            connections: list[sqlite3.Connection] = []
+            try:
+                writer = connect(self._path)
+                connections.append(writer)
+                if prepare is not None:
+                    prepare(writer)
+                for _ in range(self._reader_count):
+                    connections.append(connect(self._path, read_only=True))
+            except BaseException:
+                for conn in connections:
+                    conn.close()
+                raise
+            self._threads.append(_thread("sqlite-writer", _serve_writes, writer, self._writes))
+            for number, conn in enumerate(connections[1:]):
+                self._threads.append(
+                    _thread(f"sqlite-reader-{number}", _serve_reads, conn, self._reads)
+                )
+            for thread in self._threads:
+                thread.start()
+            self._open = True
+
+    def stop(self) -> None:
+        """Finish every queued operation, then stop the threads and close their
+        connections. Idempotent; blocks until done."""
+        with self._lock:
+            if self._open:
+                self._open = False
+                self._writes.put(None)
+                for _ in range(self._reader_count):
+                    self._reads.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    async def write(self, work: Work[T]) -> T:
+        return await self._submit(self._writes, work)
+
+    async def read(self, work: Work[T]) -> T:
+        return await self._submit(self._reads, work)
+
+    def _submit(self, jobs: Jobs, work: Work[T]) -> asyncio.Future[T]:
+        job = _Job(work, asyncio.get_running_loop())
+        with self._lock:  # so that nothing is queued behind the stop signal
+            if not self._open:
+                raise Closed("the SQLite storage is not open")
+            jobs.put(job)
+        return job.future
+
+
+def _thread(
+    name: str,
+    serve: Callable[[sqlite3.Connection, Jobs], None],
+    conn: sqlite3.Connection,
+    jobs: Jobs,
+) -> threading.Thread:
+    def run() -> None:
+        try:
+            serve(conn, jobs)
+        finally:
+            conn.close()
+
+    return threading.Thread(target=run, name=name)
+
+
+def _serve_reads(conn: sqlite3.Connection, jobs: Jobs) -> None:
+    while (job := jobs.get()) is not None:
+        try:
+            conn.execute("BEGIN")
+            try:
+                result = job.work(conn)
+            finally:
+                conn.execute("COMMIT")  # a read transaction: this only ends the snapshot
+        except Exception as error:
+            job.settle(None, error)
+        else:
+            job.settle(result, None)
+
+
+def _serve_writes(conn: sqlite3.Connection, jobs: Jobs) -> None:
+    stopping = False
+    while not stopping:
+        first = jobs.get()
+        if first is None:
+            return
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                job = jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                stopping = True
+                break
+            batch.append(job)
+        _commit(conn, batch)
+
+
+def _commit(conn: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
+    outcomes: list[tuple[object, Exception | None]] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        outcomes = [_attempt(conn, job.work) for job in batch]
+        conn.execute("COMMIT")
+    except Exception as error:  # the transaction as a whole failed: none of it is stored
+        with contextlib.suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        for job in batch:
+            job.settle(None, error)
+        return
+    for job, (result, failure) in zip(batch, outcomes, strict=True):
+        job.settle(result, failure)
+
+
+def _attempt(conn: sqlite3.Connection, work: Work[object]) -> tuple[object, Exception | None]:
+    """Run one write in a savepoint: on failure only its own changes are undone."""
+    conn.execute("SAVEPOINT job")
+    try:
+        result = work(conn)
+    except Exception as error:
+        # If SQLite already rolled the whole transaction back (disk full, I/O error),
+        # this raises and _commit fails the batch, which is then the truth.
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+        return None, error
+    conn.execute("RELEASE job")
+    return result, None

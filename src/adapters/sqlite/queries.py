@@ -1,0 +1,451 @@
+"""The storage operations as plain SQL on one connection, each run by the engine inside
+a transaction (a savepoint of the writer's batch, or a reader's snapshot).
+
+Lists of ids or keys are passed as one JSON parameter (``json_each``), so a statement
+has one shape whatever the list's length and never meets SQLite's parameter limit.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from chatcore.errors import Conflict
+from chatcore.model import (
+    Chat,
+    Counts,
+    Message,
+    MessageQuery,
+    NewMessage,
+    NewUser,
+    TokenRecord,
+    User,
+    UserChanges,
+)
+from chatcore.rules import MAX_ID, is_text, username_key
+
+from . import rows
+from .rows import CHAT_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS, Row
+
+
+def _select(columns: str, rest: str) -> str:
+    """A SELECT of one of the column lists of :mod:`.rows`: the only SQL built from parts,
+    and every part is a constant of this package, never a value."""
+    return f"SELECT {columns} {rest}"
+
+
+def _json(values: Iterable[object]) -> str:
+    return json.dumps(list(values))
+
+
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    if cursor.lastrowid is None:  # pragma: no cover - an INSERT always sets it
+        raise sqlite3.DatabaseError("INSERT gave no row id")
+    return cursor.lastrowid
+
+
+# users
+
+
+def add_user(conn: sqlite3.Connection, new: NewUser, password_hash: str) -> User:
+    key = username_key(new.username)
+    if conn.execute("SELECT 1 FROM users WHERE username_key = ?", (key,)).fetchone():
+        raise Conflict("username taken")
+    cursor = conn.execute(
+        "INSERT INTO users (username, username_key, email, user_type, date_joined, is_admin,"
+        " password_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            new.username,
+            key,
+            new.email,
+            new.user_type.value,
+            rows.time_text(new.date_joined),
+            new.is_admin,
+            password_hash,
+        ),
+    )
+    stored = get_user(conn, _inserted_id(cursor))
+    assert stored is not None
+    return stored
+
+
+def get_user(conn: sqlite3.Connection, user_id: int) -> User | None:
+    row = conn.execute(_select(USER_COLUMNS, "FROM users u WHERE u.id = ?"), (user_id,)).fetchone()
+    return None if row is None else rows.user(row)
+
+
+def get_users(conn: sqlite3.Connection, user_ids: Sequence[int]) -> list[User]:
+    cursor = conn.execute(
+        _select(
+            USER_COLUMNS,
+            "FROM users u WHERE u.id IN (SELECT value FROM json_each(?)) ORDER BY u.id",
+        ),
+        (_json(user_ids),),
+    )
+    return [rows.user(row) for row in cursor]
+
+
+def users_by_names(conn: sqlite3.Connection, usernames: Sequence[str]) -> list[User]:
+    cursor = conn.execute(
+        _select(
+            USER_COLUMNS,
+            "FROM users u WHERE u.username_key IN (SELECT value FROM json_each(?)) ORDER BY u.id",
+        ),
+        (_json({username_key(name) for name in usernames if is_text(name)}),),
+    )
+    return [rows.user(row) for row in cursor]
+
+
+def password_hash(conn: sqlite3.Connection, username: str) -> tuple[User, str] | None:
+    if not is_text(username):  # text SQLite cannot hold is in no row
+        return None
+    row = conn.execute(
+        _select(f"{USER_COLUMNS}, u.password_hash", "FROM users u WHERE u.username_key = ?"),
+        (username_key(username),),
+    ).fetchone()
+    return None if row is None else (rows.user(row[:-1]), row[-1])
+
+
+def set_password_hash(conn: sqlite3.Connection, user_id: int, password_hash: str) -> None:
+    conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+
+def search_users(conn: sqlite3.Connection, text: str, after: int | None, limit: int) -> list[User]:
+    # A substring can use no index: this walks users in id order from ``after`` and stops
+    # at ``limit`` matches. Its cost depends on the users, never on the messages.
+    if not is_text(text):  # text SQLite cannot hold is in no row
+        return []
+    cursor = conn.execute(
+        _select(
+            USER_COLUMNS,
+            "FROM users u WHERE u.id > ? AND instr(u.username_key, ?) > 0 ORDER BY u.id LIMIT ?",
+        ),
+        (0 if after is None else after, username_key(text), limit),
+    )
+    return [rows.user(row) for row in cursor]
+
+
+def update_user(conn: sqlite3.Connection, user_id: int, changes: UserChanges) -> User | None:
+    user_type = None if changes.user_type is None else changes.user_type.value
+    conn.execute(
+        "UPDATE users SET user_type = coalesce(?, user_type), is_active = coalesce(?, is_active),"
+        " is_admin = coalesce(?, is_admin) WHERE id = ?",
+        (user_type, changes.is_active, changes.is_admin, user_id),
+    )
+    return get_user(conn, user_id)
+
+
+def delete_user(conn: sqlite3.Connection, user_id: int) -> bool:
+    if get_user(conn, user_id) is None:
+        return False
+    chat_ids = [
+        chat_id
+        for (chat_id,) in conn.execute(
+            "SELECT DISTINCT chat_id FROM messages WHERE sender_id = ?", (user_id,)
+        )
+    ]
+    conn.execute(
+        "UPDATE chats SET last_message_id = NULL"
+        " WHERE last_message_id IN (SELECT id FROM messages WHERE sender_id = ?)",
+        (user_id,),
+    )
+    conn.execute("DELETE FROM messages WHERE sender_id = ?", (user_id,))
+    _refresh_last_messages(conn, chat_ids)
+    conn.execute("DELETE FROM chat_members WHERE user_id = ?", (user_id,))
+    conn.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,))
+    conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+    return True
+
+
+# chats
+
+
+def add_chat(
+    conn: sqlite3.Connection, name: str, participant_ids: Sequence[int], created_at: datetime
+) -> Chat:
+    created = rows.time_text(created_at)
+    cursor = conn.execute(
+        "INSERT INTO chats (name, created_at, last_activity) VALUES (?, ?, ?)",
+        (name, created, created),
+    )
+    chat_id = _inserted_id(cursor)
+    conn.executemany(
+        "INSERT INTO chat_members (chat_id, user_id) VALUES (?, ?)",
+        [(chat_id, user_id) for user_id in sorted(set(participant_ids))],
+    )
+    chat = get_chat(conn, chat_id)
+    assert chat is not None
+    return chat
+
+
+def get_chat(conn: sqlite3.Connection, chat_id: int) -> Chat | None:
+    row = conn.execute(_select(CHAT_COLUMNS, "FROM chats c WHERE c.id = ?"), (chat_id,)).fetchone()
+    return None if row is None else _chats(conn, [row])[0]
+
+
+def is_participant(conn: sqlite3.Connection, chat_id: int, user_id: int) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM chat_members WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
+    ).fetchone()
+    return found is not None
+
+
+def chats_of_user(conn: sqlite3.Connection, user_id: int) -> list[Chat]:
+    # last_activity is kept on the chat row by add_message: this reads no message table
+    # beyond each chat's last message.
+    cursor = conn.execute(
+        _select(
+            CHAT_COLUMNS,
+            "FROM chat_members cm JOIN chats c ON c.id = cm.chat_id WHERE cm.user_id = ?"
+            " ORDER BY c.last_activity DESC, c.id DESC",
+        ),
+        (user_id,),
+    )
+    return _chats(conn, cursor.fetchall())
+
+
+def all_chats(conn: sqlite3.Connection, after: int | None, limit: int) -> list[Chat]:
+    cursor = conn.execute(
+        _select(CHAT_COLUMNS, "FROM chats c WHERE c.id > ? ORDER BY c.id LIMIT ?"),
+        (0 if after is None else after, limit),
+    )
+    return _chats(conn, cursor.fetchall())
+
+
+def delete_chat(conn: sqlite3.Connection, chat_id: int) -> bool:
+    conn.execute("UPDATE chats SET last_message_id = NULL WHERE id = ?", (chat_id,))
+    conn.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
+    conn.execute("DELETE FROM chat_members WHERE chat_id = ?", (chat_id,))
+    return conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,)).rowcount > 0
+
+
+def _chats(conn: sqlite3.Connection, chat_rows: list[Row]) -> list[Chat]:
+    """Read models for these chat rows: their participants and last messages, read in
+    two statements whatever the number of chats."""
+    members: defaultdict[int, list[User]] = defaultdict(list)
+    cursor = conn.execute(
+        _select(
+            f"cm.chat_id, {USER_COLUMNS}",
+            "FROM chat_members cm JOIN users u ON u.id = cm.user_id"
+            " WHERE cm.chat_id IN (SELECT value FROM json_each(?)) ORDER BY cm.chat_id, u.id",
+        ),
+        (_json(row[0] for row in chat_rows),),
+    )
+    for row in cursor:
+        members[row[0]].append(rows.user(row[1:]))
+    last_ids = [row[3] for row in chat_rows if row[3] is not None]
+    last = {message.id: message for message in _messages(conn, last_ids)}
+    return [
+        Chat(
+            chat_id,
+            name,
+            rows.time_value(created_at),
+            tuple(members[chat_id]),
+            None if last_id is None else last[last_id],
+        )
+        for chat_id, name, created_at, last_id in chat_rows
+    ]
+
+
+# messages
+
+
+def add_message(conn: sqlite3.Connection, new: NewMessage) -> tuple[Message, bool]:
+    if new.client_id is not None:
+        row = conn.execute(
+            "SELECT id FROM messages WHERE chat_id = ? AND sender_id = ? AND client_id = ?",
+            (new.chat_id, new.sender_id, new.client_id),
+        ).fetchone()
+        if row is not None:
+            original = get_message(conn, row[0])
+            assert original is not None
+            return original, False
+    timestamp = rows.time_text(new.timestamp)
+    cursor = conn.execute(
+        "INSERT INTO messages (chat_id, sender_id, content, timestamp, client_id)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (new.chat_id, new.sender_id, new.content, timestamp, new.client_id),
+    )
+    message_id = _inserted_id(cursor)
+    conn.execute(
+        "UPDATE chats SET last_message_id = ?, last_activity = ? WHERE id = ?",
+        (message_id, timestamp, new.chat_id),
+    )
+    stored = get_message(conn, message_id)
+    assert stored is not None
+    return stored, True
+
+
+def delete_message(conn: sqlite3.Connection, message_id: int) -> bool:
+    row = conn.execute("SELECT chat_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None:
+        return False
+    conn.execute("UPDATE chats SET last_message_id = NULL WHERE last_message_id = ?", (message_id,))
+    conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+    _refresh_last_messages(conn, [row[0]])
+    return True
+
+
+def _refresh_last_messages(conn: sqlite3.Connection, chat_ids: Sequence[int]) -> None:
+    """After deletions: each chat's last message is its newest left, and its activity
+    that message's time, or the chat's creation when none is left."""
+    conn.execute(
+        "UPDATE chats SET last_message_id = (SELECT max(id) FROM messages WHERE chat_id = chats.id)"
+        " WHERE id IN (SELECT value FROM json_each(?))",
+        (_json(chat_ids),),
+    )
+    conn.execute(
+        "UPDATE chats SET last_activity = coalesce("
+        " (SELECT timestamp FROM messages WHERE id = chats.last_message_id), created_at)"
+        " WHERE id IN (SELECT value FROM json_each(?))",
+        (_json(chat_ids),),
+    )
+
+
+def get_message(conn: sqlite3.Connection, message_id: int) -> Message | None:
+    found = _messages(conn, [message_id])
+    return found[0] if found else None
+
+
+def _messages(conn: sqlite3.Connection, message_ids: Sequence[int]) -> list[Message]:
+    if not message_ids:
+        return []
+    cursor = conn.execute(
+        _select(
+            MESSAGE_COLUMNS,
+            "FROM messages m JOIN users u ON u.id = m.sender_id"
+            " WHERE m.id IN (SELECT value FROM json_each(?)) ORDER BY m.id",
+        ),
+        (_json(message_ids),),
+    )
+    return [rows.message(row) for row in cursor]
+
+
+# The chats a page reads from, by whether a chat and a member narrow it.
+_SCOPES = {
+    (False, False): "SELECT id AS chat_id FROM chats",
+    (True, False): "SELECT :chat AS chat_id",
+    (False, True): "SELECT chat_id FROM chat_members WHERE user_id = :member",
+    (True, True): "SELECT chat_id FROM chat_members WHERE user_id = :member AND chat_id = :chat",
+}
+
+
+def page(conn: sqlite3.Connection, query: MessageQuery) -> list[Message]:
+    """One window, read as at most ``limit`` index entries of each chat in scope, then
+    merged: a page costs O(chats in scope x limit), whatever the length of history.
+    (``chat_id IN (the member's chats)`` in id order would read every message of those
+    chats inside the bounds before sorting, so a member's page would grow with history.)"""
+    statement = _page_statement(
+        query.chat_id is not None, query.member_id is not None, query.newest_first
+    )
+    cursor = conn.execute(
+        statement,
+        {
+            "chat": query.chat_id,
+            "member": query.member_id,
+            "after": 0 if query.after is None else query.after,
+            "below": MAX_ID if query.before is None else query.before - 1,
+            "limit": query.limit,
+        },
+    )
+    found = [rows.message(row) for row in cursor]
+    if query.newest_first:
+        found.reverse()
+    return found
+
+
+@functools.cache
+def _page_statement(by_chat: bool, by_member: bool, newest_first: bool) -> str:
+    order = "DESC" if newest_first else "ASC"
+    return _select(
+        MESSAGE_COLUMNS,
+        # Built from constants of this module only; every value is a parameter.
+        f"FROM ({_SCOPES[by_chat, by_member]}) s JOIN messages m ON m.id IN ("  # noqa: S608
+        " SELECT id FROM messages WHERE chat_id = s.chat_id AND id > :after AND id <= :below"
+        f" ORDER BY id {order} LIMIT :limit) JOIN users u ON u.id = m.sender_id"
+        f" ORDER BY m.id {order} LIMIT :limit",
+    )
+
+
+# tokens
+
+
+def add_token(conn: sqlite3.Connection, token: TokenRecord) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO tokens (digest, user_id, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?)",
+        (
+            token.digest,
+            token.user_id,
+            rows.time_text(token.created_at),
+            rows.time_text(token.expires_at),
+        ),
+    )
+
+
+def get_token(conn: sqlite3.Connection, digest: str) -> TokenRecord | None:
+    row = conn.execute(
+        "SELECT digest, user_id, created_at, expires_at FROM tokens WHERE digest = ?", (digest,)
+    ).fetchone()
+    if row is None:
+        return None
+    digest, user_id, created_at, expires_at = row
+    return TokenRecord(digest, user_id, rows.time_value(created_at), rows.time_value(expires_at))
+
+
+def delete_token(conn: sqlite3.Connection, digest: str) -> None:
+    conn.execute("DELETE FROM tokens WHERE digest = ?", (digest,))
+
+
+def delete_user_tokens(conn: sqlite3.Connection, user_id: int) -> int:
+    return conn.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,)).rowcount
+
+
+# failed login attempts
+
+
+def _attempt_key(key: str) -> bytes:
+    """Keys are stored as bytes so that any str, lone surrogates included, is one key."""
+    return key.encode("utf-8", "surrogatepass")
+
+
+def record_attempt(
+    conn: sqlite3.Connection, key: str, at: datetime, forget_before: datetime
+) -> None:
+    stored_key = _attempt_key(key)
+    conn.execute(
+        "DELETE FROM login_attempts WHERE key = ? AND at < ?",
+        (stored_key, rows.time_text(forget_before)),
+    )
+    conn.execute(
+        "INSERT INTO login_attempts (key, at) VALUES (?, ?)", (stored_key, rows.time_text(at))
+    )
+
+
+def attempts_since(
+    conn: sqlite3.Connection, key: str, start: datetime
+) -> tuple[int, datetime | None]:
+    count, oldest = conn.execute(
+        "SELECT count(*), min(at) FROM login_attempts WHERE key = ? AND at > ?",
+        (_attempt_key(key), rows.time_text(start)),
+    ).fetchone()
+    return count, None if oldest is None else rows.time_value(oldest)
+
+
+def clear_attempts(conn: sqlite3.Connection, key: str) -> None:
+    conn.execute("DELETE FROM login_attempts WHERE key = ?", (_attempt_key(key),))
+
+
+# the whole store
+
+
+def counts(conn: sqlite3.Connection) -> Counts:
+    users, chats, messages = conn.execute(
+        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM chats),"
+        " (SELECT count(*) FROM messages)"
+    ).fetchone()
+    return Counts(users, chats, messages)

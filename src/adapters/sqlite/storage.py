@@ -1,0 +1,208 @@
+"""The SQLite storage adapter: the stores of :class:`chatcore.ports.Storage` over one
+database file, their SQL run off the event loop by an :class:`Engine`."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from chatcore.model import (
+    Chat,
+    Counts,
+    Message,
+    MessageQuery,
+    NewMessage,
+    NewUser,
+    TokenRecord,
+    User,
+    UserChanges,
+)
+
+from . import queries
+from .connection import StrPath
+from .engine import Engine
+from .schema import LATEST, migrate_connection, recorded_versions
+
+
+class SqliteUserStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def add(self, user: NewUser, password_hash: str) -> User:
+        return await self._engine.write(lambda conn: queries.add_user(conn, user, password_hash))
+
+    async def get(self, user_id: int) -> User | None:
+        return await self._engine.read(lambda conn: queries.get_user(conn, user_id))
+
+    async def get_many(self, user_ids: Sequence[int]) -> list[User]:
+        return await self._engine.read(lambda conn: queries.get_users(conn, user_ids))
+
+    async def by_usernames(self, usernames: Sequence[str]) -> list[User]:
+        return await self._engine.read(lambda conn: queries.users_by_names(conn, usernames))
+
+    async def password_hash(self, username: str) -> tuple[User, str] | None:
+        return await self._engine.read(lambda conn: queries.password_hash(conn, username))
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        await self._engine.write(
+            lambda conn: queries.set_password_hash(conn, user_id, password_hash)
+        )
+
+    async def search(self, text: str, after: int | None, limit: int) -> list[User]:
+        return await self._engine.read(lambda conn: queries.search_users(conn, text, after, limit))
+
+    async def update(self, user_id: int, changes: UserChanges) -> User | None:
+        return await self._engine.write(lambda conn: queries.update_user(conn, user_id, changes))
+
+    async def delete(self, user_id: int) -> bool:
+        return await self._engine.write(lambda conn: queries.delete_user(conn, user_id))
+
+
+class SqliteChatStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def add(self, name: str, participant_ids: Sequence[int], created_at: datetime) -> Chat:
+        return await self._engine.write(
+            lambda conn: queries.add_chat(conn, name, participant_ids, created_at)
+        )
+
+    async def get(self, chat_id: int) -> Chat | None:
+        return await self._engine.read(lambda conn: queries.get_chat(conn, chat_id))
+
+    async def is_participant(self, chat_id: int, user_id: int) -> bool:
+        return await self._engine.read(lambda conn: queries.is_participant(conn, chat_id, user_id))
+
+    async def for_user(self, user_id: int) -> list[Chat]:
+        return await self._engine.read(lambda conn: queries.chats_of_user(conn, user_id))
+
+    async def list_all(self, after: int | None, limit: int) -> list[Chat]:
+        return await self._engine.read(lambda conn: queries.all_chats(conn, after, limit))
+
+    async def delete(self, chat_id: int) -> bool:
+        return await self._engine.write(lambda conn: queries.delete_chat(conn, chat_id))
+
+
+class SqliteMessageStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def add(self, message: NewMessage) -> tuple[Message, bool]:
+        return await self._engine.write(lambda conn: queries.add_message(conn, message))
+
+    async def get(self, message_id: int) -> Message | None:
+        return await self._engine.read(lambda conn: queries.get_message(conn, message_id))
+
+    async def delete(self, message_id: int) -> bool:
+        return await self._engine.write(lambda conn: queries.delete_message(conn, message_id))
+
+    async def page(self, query: MessageQuery) -> list[Message]:
+        return await self._engine.read(lambda conn: queries.page(conn, query))
+
+
+class SqliteTokenStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def add(self, token: TokenRecord) -> None:
+        await self._engine.write(lambda conn: queries.add_token(conn, token))
+
+    async def get(self, digest: str) -> TokenRecord | None:
+        return await self._engine.read(lambda conn: queries.get_token(conn, digest))
+
+    async def delete(self, digest: str) -> None:
+        await self._engine.write(lambda conn: queries.delete_token(conn, digest))
+
+    async def delete_for_user(self, user_id: int) -> int:
+        return await self._engine.write(lambda conn: queries.delete_user_tokens(conn, user_id))
+
+
+class SqliteAttemptStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def record(self, key: str, at: datetime, forget_before: datetime) -> None:
+        await self._engine.write(lambda conn: queries.record_attempt(conn, key, at, forget_before))
+
+    async def since(self, key: str, start: datetime) -> tuple[int, datetime | None]:
+        return await self._engine.read(lambda conn: queries.attempts_since(conn, key, start))
+
+    async def clear(self, key: str) -> None:
+        await self._engine.write(lambda conn: queries.clear_attempts(conn, key))
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The file lacks migrations and the storage was told not to apply them."""
+
+
+class SqliteStorage:
+    """Storage in one SQLite file, shareable by several processes.
+
+    ``open()`` creates or migrates the file (unless ``migrate=False``, when it only checks
+    that the schema is current) and starts the threads; ``close()`` finishes every queued
+    write and stops them. Both block, so call them at start-up and shut-down, or use
+    ``async with``, which runs them off the loop (``with`` works too). The storage belongs
+    to no event loop: coroutines of any loop may use it.
+    """
+
+    def __init__(self, path: StrPath, *, readers: int = 4, migrate: bool = True) -> None:
+        self.path = path
+        self._migrate = migrate
+        self._engine = Engine(path, readers=readers)
+        self.users = SqliteUserStore(self._engine)
+        self.chats = SqliteChatStore(self._engine)
+        self.messages = SqliteMessageStore(self._engine)
+        self.tokens = SqliteTokenStore(self._engine)
+        self.attempts = SqliteAttemptStore(self._engine)
+
+    async def counts(self) -> Counts:
+        return await self._engine.read(queries.counts)
+
+    def open(self) -> SqliteStorage:
+        self._engine.start(self._prepare)
+        return self
+
+    def close(self) -> None:
+        self._engine.stop()
+
+    def __enter__(self) -> SqliteStorage:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> SqliteStorage:
+        return await asyncio.to_thread(self.open)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.close)
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        if self._migrate:
+            migrate_connection(conn)
+        elif (versions := recorded_versions(conn)) != list(range(1, LATEST + 1)):
+            raise SchemaOutOfDate(
+                f"{self.path} has schema versions {versions}, this code needs 1 to {LATEST}: "
+                "run `chatcore migrate`"
+            )
+
+
+if TYPE_CHECKING:
+    from chatcore.ports import Storage
+
+    def _implements_the_port(storage: SqliteStorage) -> Storage:
+        return storage  # mypy checks SqliteStorage against the Storage protocol here

@@ -1,0 +1,24 @@
+"""A second process writing to a shared database file (run by the SQLite tests):
+``python storage_writer.py PATH CHAT_ID SENDER_ID TAG``. It opens the file, prints
+``ready``, waits for a line on stdin, then sends its messages."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from storage_support import send_rounds
+
+from adapters.sqlite import SqliteStorage
+
+
+async def main(path: str, chat_id: int, sender_id: int, tag: str) -> None:
+    async with SqliteStorage(path) as storage:
+        print("ready", flush=True)
+        sys.stdin.readline()
+        await send_rounds(storage, chat_id, sender_id, tag)
+
+
+if __name__ == "__main__":
+    path, chat_id, sender_id, tag = sys.argv[1:]
+    asyncio.run(main(path, int(chat_id), int(sender_id), tag))

@@ -1,0 +1,347 @@
+"""What only the SQLite adapter has: its file format, migrations, pragmas, query plans,
+shutdown, and several writers (threads, instances, processes) on one file."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import sqlite3
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+from storage_support import START, Seed, everything_in, ids, send_rounds
+
+from adapters.sqlite import (
+    MIGRATIONS,
+    Closed,
+    SchemaOutOfDate,
+    SchemaTooNew,
+    SqliteStorage,
+    migrate,
+    queries,
+)
+from adapters.sqlite.connection import connect
+from chatcore.model import Chat, Message, MessageQuery, NewMessage, TokenRecord, User, UserType
+
+HERE = Path(__file__).parent
+VERSIONS = [migration.version for migration in MIGRATIONS]
+
+
+@contextlib.contextmanager
+def raw(path: Path) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def test_migrate_creates_the_schema_once_and_records_it(db_path: Path) -> None:
+    assert migrate(db_path) == VERSIONS
+    assert migrate(db_path) == []
+    db = Database(db_path)
+    try:
+        recorded = [row["version"] for row in db.table("schema_migrations").rows]
+        assert recorded == VERSIONS
+        assert {"is_admin", "is_active", "username_key"} <= set(db.table("users").columns_dict)
+        indexes = {index.name: index for index in db.table("messages").indexes}
+        assert indexes["messages_chat"].columns == ["chat_id", "id"]
+        assert indexes["messages_client_id"].unique
+        members = {index.name: index.columns for index in db.table("chat_members").indexes}
+        assert ["user_id", "chat_id"] in members.values()
+        assert db.table("chat_members").pks == ["chat_id", "user_id"]
+    finally:
+        db.close()
+
+
+def test_concurrent_migrations_apply_each_version_once(db_path: Path) -> None:
+    """Servers starting together on a new file: the WAL switch and every migration
+    happen once, and nobody sees "database is locked"."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        applied = list(pool.map(lambda _: migrate(db_path), range(6)))
+    assert sorted(version for versions in applied for version in versions) == VERSIONS
+
+
+V1_ROWS = """
+INSERT INTO users (id, username, username_key, email, user_type, date_joined, password_hash)
+VALUES (1, 'Olga', 'olga', 'olga@example.com', 'owner', '2025-06-01T12:00:00.000001+00:00', 'h1'),
+       (2, 'Ben', 'ben', '', 'student', '2025-06-02T12:00:00.000002+00:00', 'h2');
+INSERT INTO chats (id, name, created_at, last_activity)
+VALUES (1, 'Plans', '2025-06-03T00:00:00.000000+00:00', '2025-06-03T00:00:00.000000+00:00');
+INSERT INTO chat_members (chat_id, user_id) VALUES (1, 1), (1, 2);
+INSERT INTO messages (id, chat_id, sender_id, content, timestamp, client_id)
+VALUES (1, 1, 1, 'hi', '2025-06-04T08:00:00.000000+00:00', 'c-1'),
+       (2, 1, 2, 'hello', '2025-06-04T08:00:01.500000+00:00', NULL);
+UPDATE chats SET last_message_id = 2, last_activity = '2025-06-04T08:00:01.500000+00:00';
+INSERT INTO tokens (digest, user_id, created_at, expires_at)
+VALUES ('d-1', 1, '2025-06-01T12:00:00.000001+00:00', '2025-06-15T12:00:00.000001+00:00');
+"""
+
+
+def at(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
+
+
+async def test_migrating_a_version_1_file_keeps_every_row(db_path: Path) -> None:
+    assert migrate(db_path, target=1) == [1]
+    with raw(db_path) as conn:
+        conn.executescript(V1_ROWS)
+    assert migrate(db_path) == VERSIONS[1:]
+    with SqliteStorage(db_path, migrate=False) as storage:
+        olga = User(1, "Olga", "olga@example.com", UserType.OWNER, at(2025, 6, 1, 12, 0, 0, 1))
+        ben = User(2, "Ben", "", UserType.STUDENT, at(2025, 6, 2, 12, 0, 0, 2))
+        assert await storage.users.get_many([1, 2]) == [olga, ben]
+        assert not olga.is_admin
+        assert olga.is_active
+        assert await storage.users.password_hash("OLGA") == (olga, "h1")
+        hi = Message(1, 1, olga, "hi", at(2025, 6, 4, 8, 0, 0), "c-1")
+        hello = Message(2, 1, ben, "hello", at(2025, 6, 4, 8, 0, 1, 500000))
+        assert await storage.messages.page(MessageQuery(limit=10, member_id=2)) == [hi, hello]
+        (chat,) = await storage.chats.for_user(1)
+        assert (chat.name, chat.participants, chat.last_message) == ("Plans", (olga, ben), hello)
+        token = TokenRecord("d-1", 1, olga.date_joined, at(2025, 6, 15, 12, 0, 0, 1))
+        assert await storage.tokens.get("d-1") == token
+        # the old rows keep working with new writes: dedup, ids, activity
+        retry = NewMessage(1, 1, "hi again", at(2026, 1, 1), "c-1")
+        assert await storage.messages.add(retry) == (hi, False)
+        new, created = await storage.messages.add(NewMessage(1, 2, "new", at(2026, 1, 2)))
+        assert created
+        assert new.id == 3
+        assert (await storage.chats.for_user(2))[0].last_message == new
+
+
+def test_a_file_from_a_newer_version_is_refused(db_path: Path) -> None:
+    migrate(db_path)
+    with raw(db_path) as conn:
+        conn.execute(
+            "INSERT INTO schema_migrations VALUES (99, 'from the future', '2030-01-01T00:00:00')"
+        )
+    with pytest.raises(SchemaTooNew):
+        SqliteStorage(db_path).open()
+    with pytest.raises(SchemaTooNew):
+        migrate(db_path)
+
+
+def test_without_migrate_an_old_file_is_refused(db_path: Path) -> None:
+    migrate(db_path, target=1)
+    with pytest.raises(SchemaOutOfDate):
+        SqliteStorage(db_path, migrate=False).open()
+
+
+def test_every_connection_has_the_pragmas(db_path: Path) -> None:
+    conn = connect(db_path)
+    try:
+        pragmas = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        values = [conn.execute(f"PRAGMA {name}").fetchone()[0] for name in pragmas]
+        assert values == ["wal", 2, 1, 5000]  # synchronous 2 is FULL
+    finally:
+        conn.close()
+    with raw(db_path) as plain:  # WAL is a property of the file
+        assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_foreign_keys_are_enforced(db_path: Path) -> None:
+    with SqliteStorage(db_path) as storage:
+        with pytest.raises(sqlite3.IntegrityError):
+            await storage.chats.add("nobody here", [42], START)
+        with pytest.raises(sqlite3.IntegrityError):
+            await storage.messages.add(NewMessage(7, 42, "to no chat", START))
+
+
+async def test_times_are_stored_as_utc_text_with_microseconds(db_path: Path) -> None:
+    with SqliteStorage(db_path) as storage:
+        seed = Seed(storage)
+        ann = await seed.user("ann")
+        with pytest.raises(ValueError, match="naive"):
+            await storage.chats.add("naive", [ann.id], datetime(2026, 1, 1))
+    with raw(db_path) as conn:
+        assert conn.execute("SELECT date_joined FROM users").fetchone() == (
+            "2026-01-01T00:00:01.000001+00:00",
+        )
+
+
+async def test_everything_survives_closing_and_reopening(db_path: Path) -> None:
+    with SqliteStorage(db_path) as storage:
+        seed = Seed(storage)
+        ann, ben = await seed.user("ann", is_admin=True), await seed.user("ben")
+        chat = await seed.chat(ann, ben)
+        sent = [await seed.send(chat, sender) for sender in (ann, ben, ann)]
+        listed = await storage.chats.for_user(ben.id)
+    with SqliteStorage(db_path) as reopened:
+        assert await reopened.users.get_many([ann.id, ben.id]) == [ann, ben]
+        assert await everything_in(reopened, chat) == sent
+        assert await reopened.chats.for_user(ben.id) == listed
+
+
+async def test_close_finishes_queued_writes_then_refuses_new_ones(db_path: Path) -> None:
+    storage = SqliteStorage(db_path).open()
+    seed = Seed(storage)
+    ann = await seed.user("ann")
+    chat = await seed.chat(ann)
+    pending = asyncio.gather(*(seed.send(chat, ann, f"m{n}") for n in range(50)))
+    await asyncio.sleep(0)  # every send is now queued, none answered
+    storage.close()
+    storage.close()  # closing twice is harmless
+    sent = await pending
+    with pytest.raises(Closed):
+        await storage.users.get(ann.id)
+    with SqliteStorage(db_path) as reopened:
+        assert await everything_in(reopened, chat) == sent
+
+
+def explained(conn: sqlite3.Connection, work: Callable[[], object]) -> list[str]:
+    """The query plan of every statement that ``work`` runs on ``conn``."""
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        work()
+    finally:
+        conn.set_trace_callback(None)
+    return [
+        detail
+        for sql in statements
+        for *_, detail in conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+    ]
+
+
+async def test_no_hot_path_scans_a_table(db_path: Path) -> None:
+    """Pages, chat lists and lookups go through indexes: their cost does not grow with
+    the number of messages (a plan, not a stopwatch, is the evidence)."""
+    with SqliteStorage(db_path) as storage:
+        seed = Seed(storage)
+        ann, ben = await seed.user("ann"), await seed.user("ben")
+        chat = await seed.chat(ann, ben)
+        for number in range(20):
+            await seed.send(chat, ann, client_id=f"k{number}")
+    conn = connect(db_path)
+    try:
+        work: list[Callable[[], object]] = [
+            lambda: queries.page(conn, MessageQuery(limit=5, chat_id=chat.id)),
+            lambda: queries.page(conn, MessageQuery(limit=5, chat_id=chat.id, before=9)),
+            lambda: queries.page(
+                conn, MessageQuery(limit=5, chat_id=chat.id, after=3, newest_first=False)
+            ),
+            lambda: queries.page(conn, MessageQuery(limit=5, member_id=ann.id, before=12)),
+            lambda: queries.page(conn, MessageQuery(limit=5, member_id=ann.id, chat_id=chat.id)),
+            lambda: queries.chats_of_user(conn, ben.id),
+            lambda: queries.get_chat(conn, chat.id),
+            lambda: queries.is_participant(conn, chat.id, ben.id),
+            lambda: queries.get_message(conn, 3),
+            lambda: queries.add_message(conn, seed.draft(chat, ann, client_id="k3")),
+            lambda: queries.users_by_names(conn, ["ANN", "ben"]),
+            lambda: queries.get_users(conn, [ann.id, ben.id]),
+            lambda: queries.password_hash(conn, "Ann"),
+            lambda: queries.get_token(conn, "digest"),
+            lambda: queries.delete_user_tokens(conn, ann.id),
+            lambda: queries.all_chats(conn, chat.id - 1, 5),
+            lambda: queries.attempts_since(conn, "user:ann", START),
+            lambda: queries.delete_message(conn, 4),
+            lambda: queries.delete_user(conn, ben.id),
+            lambda: queries.delete_chat(conn, chat.id),
+        ]
+        for step in work:
+            plan = explained(conn, step)
+            assert plan, step
+            scans = [
+                d for d in plan if d.startswith("SCAN") and d not in ("SCAN CONSTANT ROW", "SCAN s")
+            ]
+            assert [d for d in scans if "json_each" not in d] == [], plan
+    finally:
+        conn.close()
+
+
+def vm_steps(conn: sqlite3.Connection, work: Callable[[], object]) -> int:
+    """How many SQLite virtual machine instructions ``work`` costs: a measure of the rows
+    it visits that, unlike a stopwatch, does not depend on the machine."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0  # go on
+
+    conn.set_progress_handler(count, 1)
+    try:
+        work()
+    finally:
+        conn.set_progress_handler(None, 1)
+    return steps
+
+
+def read_costs(conn: sqlite3.Connection, chat: Chat, member: User, cut: int) -> list[int]:
+    """What a chat's pages, a member's pages, a chat list and a search cost, in steps."""
+    reads: list[Callable[[], object]] = [
+        lambda: queries.page(conn, MessageQuery(limit=20, chat_id=chat.id)),
+        lambda: queries.page(conn, MessageQuery(limit=20, chat_id=chat.id, before=cut)),
+        lambda: queries.page(conn, MessageQuery(limit=20, member_id=member.id)),
+        lambda: queries.page(conn, MessageQuery(limit=20, member_id=member.id, before=cut)),
+        lambda: queries.chats_of_user(conn, member.id),
+        lambda: queries.search_users(conn, "an", None, 20),
+    ]
+    return [vm_steps(conn, read) for read in reads]
+
+
+async def test_reads_cost_the_same_with_ten_times_the_history(db_path: Path) -> None:
+    with SqliteStorage(db_path) as storage:
+        seed = Seed(storage)
+        ann, ben = await seed.user("ann"), await seed.user("ben")
+        busy, quiet, others = await seed.chat(ann, ben), await seed.chat(ann), await seed.chat(ben)
+        await seed.send(quiet, ann)
+        conn = connect(db_path)
+        try:
+            costs = []
+            for history in (200, 2000):  # half in a chat of ann's, half in one she is not in
+                sends = [seed.send(busy, ben) for _ in range(history // 2)]
+                sends += [seed.send(others, ben) for _ in range(history // 2)]
+                await asyncio.gather(*sends)
+                cut = ids(await everything_in(storage, busy))[-40]
+                costs.append(read_costs(conn, busy, ann, cut))
+        finally:
+            conn.close()
+    small, large = costs
+    assert large == small
+
+
+async def test_two_storages_and_another_process_share_one_file(db_path: Path) -> None:
+    """Three writers at once (two instances here, one in a child process): no "database
+    is locked", nothing lost, one id order."""
+    with SqliteStorage(db_path) as first, SqliteStorage(db_path) as second:
+        seed = Seed(first)
+        senders = [await seed.user(name) for name in ("one", "two", "child")]
+        chat = await seed.chat(*senders)
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(HERE / "storage_writer.py"),
+            str(db_path),
+            str(chat.id),
+            str(senders[2].id),
+            "child",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert child.stdin is not None
+            assert child.stdout is not None
+            assert await child.stdout.readline() == b"ready\n"
+            child.stdin.write(b"go\n")
+            await child.stdin.drain()
+            ours = await asyncio.gather(
+                send_rounds(first, chat.id, senders[0].id, "first"),
+                send_rounds(second, chat.id, senders[1].id, "second"),
+            )
+        finally:
+            _, errors = await child.communicate()
+            assert child.returncode == 0, errors.decode()  # the child's failure explains ours
+        stored = await everything_in(second, chat)
+    expected = {*ours[0], *ours[1]} | {m.content for m in stored if m.sender == senders[2]}
+    assert len(stored) == 3 * len(ours[0]) == len(expected)
+    assert sorted({m.content for m in stored}) == sorted(expected)
+    assert ids(stored) == sorted(set(ids(stored)))

@@ -1,0 +1,41 @@
+"""TokenStore contract: stored by digest, revoked one at a time or all of a user's."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from storage_support import Seed
+
+from chatcore.model import TokenRecord
+from chatcore.ports import Storage
+
+
+async def test_tokens_are_found_by_digest_and_revoked(storage: Storage) -> None:
+    seed = Seed(storage)
+    ann, ben = await seed.user("ann"), await seed.user("ben")
+    issued = seed.tick()
+    ann_1 = TokenRecord("digest-ann-1", ann.id, issued, issued + timedelta(days=14))
+    ann_2 = TokenRecord("digest-ann-2", ann.id, seed.tick(), seed.tick())
+    bens = TokenRecord("digest-ben", ben.id, seed.tick(), seed.tick())
+    for token in (ann_1, ann_2, bens):
+        await storage.tokens.add(token)
+    assert await storage.tokens.get("digest-ann-1") == ann_1
+    assert await storage.tokens.get("unknown") is None
+
+    await storage.tokens.delete("digest-ann-1")
+    await storage.tokens.delete("unknown")  # revoking an unknown token is no error
+    assert await storage.tokens.get("digest-ann-1") is None
+    assert await storage.tokens.get("digest-ann-2") == ann_2
+
+
+async def test_delete_for_user_revokes_all_of_theirs_and_counts_them(storage: Storage) -> None:
+    seed = Seed(storage)
+    ann, ben = await seed.user("ann"), await seed.user("ben")
+    for number in range(3):
+        await storage.tokens.add(TokenRecord(f"ann-{number}", ann.id, seed.tick(), seed.tick()))
+    bens = TokenRecord("ben", ben.id, seed.tick(), seed.tick())
+    await storage.tokens.add(bens)
+    assert await storage.tokens.delete_for_user(ann.id) == 3
+    assert await storage.tokens.delete_for_user(ann.id) == 0
+    assert await storage.tokens.get("ann-0") is None
+    assert await storage.tokens.get("ben") == bens
