@@ -11,9 +11,11 @@ from __future__ import annotations
 import bisect
 import collections
 import heapq
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 import attrs
 
@@ -25,11 +27,12 @@ from chatcore.model import (
     MessageQuery,
     NewMessage,
     NewUser,
+    Revocation,
     TokenRecord,
     User,
     UserChanges,
 )
-from chatcore.ports import Listener, Unsubscribe
+from chatcore.ports import Listener, RevocationListener, Unsubscribe
 from chatcore.rules import username_key
 
 log = logging.getLogger(__name__)
@@ -311,24 +314,45 @@ class LocalNotifier:
 
     def __init__(self) -> None:
         self._listeners: dict[int, dict[int, Listener]] = {}
-        self._next_key = 0
+        self._revocation_listeners: dict[int, RevocationListener] = {}
+        self._keys = itertools.count(1)
 
     async def publish(self, message: Message) -> None:
-        for listener in list(self._listeners.get(message.chat_id, {}).values()):
-            try:
-                listener(message)
-            except Exception:  # one broken listener must not starve the others
-                log.exception("listener failed on message %s", message.id)
+        _call_each(self._listeners.get(message.chat_id, {}), message)
 
     def subscribe(self, chat_id: int, listener: Listener) -> Unsubscribe:
-        self._next_key += 1
-        key = self._next_key
-        self._listeners.setdefault(chat_id, {})[key] = listener
+        listeners = self._listeners.setdefault(chat_id, {})
+        remove = _add(listeners, next(self._keys), listener)
 
         def unsubscribe() -> None:
-            listeners = self._listeners.get(chat_id, {})
-            listeners.pop(key, None)
-            if not listeners:
-                self._listeners.pop(chat_id, None)
+            remove()
+            if not listeners and self._listeners.get(chat_id) is listeners:
+                del self._listeners[chat_id]  # chats come and go; keep no empty entries
 
         return unsubscribe
+
+    async def revoke(self, revocation: Revocation) -> None:
+        _call_each(self._revocation_listeners, revocation)
+
+    def on_revoke(self, listener: RevocationListener) -> Unsubscribe:
+        return _add(self._revocation_listeners, next(self._keys), listener)
+
+
+E = TypeVar("E")
+
+
+def _call_each(listeners: dict[int, Callable[[E], None]], event: E) -> None:
+    for listener in list(listeners.values()):
+        try:
+            listener(event)
+        except Exception:  # one broken listener must not starve the others
+            log.exception("listener failed on %r", event)
+
+
+def _add(listeners: dict[int, E], key: int, listener: E) -> Unsubscribe:
+    listeners[key] = listener
+
+    def unsubscribe() -> None:
+        listeners.pop(key, None)
+
+    return unsubscribe

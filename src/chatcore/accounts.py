@@ -6,7 +6,7 @@ import attrs
 
 from .deps import Deps
 from .errors import AuthenticationFailed, Conflict, Throttled, ValidationFailed
-from .model import NewUser, Page, Session, TokenRecord, User
+from .model import NewUser, Page, Revocation, Session, TokenRecord, User
 from .paging import forward_page
 from .ports import UserStore
 from .rules import (
@@ -111,7 +111,11 @@ class Accounts:
 
     async def logout(self, token: str) -> None:
         """Revoke this one token; the user's other tokens keep working."""
-        await self._tokens.delete(self._deps.tokens.digest(token))
+        digest = self._deps.tokens.digest(token)
+        record = await self._tokens.get(digest)
+        if record is not None:
+            await self._tokens.delete(digest)
+            await self._deps.notifier.revoke(Revocation(record.user_id, digest))
 
     async def authenticate(self, token: str) -> User:
         digest = self._deps.tokens.digest(token)

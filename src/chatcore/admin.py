@@ -8,7 +8,7 @@ import attrs
 from .accounts import search_users
 from .deps import Deps
 from .errors import NON_FIELD, NotFound, ValidationFailed
-from .model import Chat, Message, MessageQuery, Page, User, UserChanges
+from .model import Chat, Message, MessageQuery, Page, Revocation, User, UserChanges
 from .paging import Window, forward_page, message_page
 from .rules import Errors, check_positive, check_user_type
 
@@ -51,6 +51,7 @@ class Admin:
             raise NotFound
         if not user.is_active:
             await self._deps.storage.tokens.delete_for_user(user_id)
+            await self._deps.notifier.revoke(Revocation(user_id))
         return user
 
     async def delete_user(self, actor: User, user_id: int) -> None:
@@ -59,6 +60,7 @@ class Admin:
             raise ValidationFailed.on(NON_FIELD, "You cannot delete yourself.")
         if not await self._users.delete(user_id):
             raise NotFound
+        await self._deps.notifier.revoke(Revocation(user_id))
 
     async def list_chats(
         self, actor: User, after: int | None = None, limit: int | None = None

@@ -9,13 +9,14 @@ from typing import TypeVar
 import attrs
 
 from .deps import Deps
-from .errors import NotFound
+from .errors import NotFound, ValidationFailed
 from .model import Chat, Message, MessageQuery, NewMessage, Page, User
 from .paging import Window, message_page
 from .rules import (
     CHAT_NAME_MAX,
     CONTENT_MAX,
     MAX_ID,
+    PAGE_MAX,
     Errors,
     check_client_id,
     check_ids,
@@ -105,6 +106,17 @@ class Chats:
     async def chat_messages(self, actor: User, chat_id: int, window: Window) -> Page[Message]:
         await self._require_member(actor, chat_id)
         return await message_page(self._messages, MessageQuery(limit=0, chat_id=chat_id), window)
+
+    async def messages_since(
+        self, actor: User, chat_id: int, after: int, limit: int = PAGE_MAX
+    ) -> list[Message]:
+        """Up to ``limit`` messages of the chat with ids above ``after``, oldest first:
+        what a reconnecting client missed (``after=0``: from the very first)."""
+        await self._require_member(actor, chat_id)
+        if not 0 <= after <= MAX_ID:
+            raise ValidationFailed.on("after", f"Ensure this value is between 0 and {MAX_ID}.")
+        query = MessageQuery(limit=limit, chat_id=chat_id, after=after, newest_first=False)
+        return await self._messages.page(query)
 
     async def my_messages(
         self, actor: User, window: Window, chat_id: int | None = None

@@ -98,6 +98,15 @@ class TokenRecord:
 
 
 @attrs.frozen
+class Revocation:
+    """Credentials that stopped working: one token (by digest) or, with ``token_digest``
+    None, every credential of the user (deactivated or deleted)."""
+
+    user_id: int
+    token_digest: str | None = None
+
+
+@attrs.frozen
 class MessageQuery:
     """One window of messages, as storage reads it.
 

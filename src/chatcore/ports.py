@@ -19,6 +19,7 @@ from .model import (
     MessageQuery,
     NewMessage,
     NewUser,
+    Revocation,
     TokenRecord,
     User,
     UserChanges,
@@ -161,6 +162,8 @@ Listener = Callable[[Message], None]
 
 Unsubscribe = Callable[[], None]
 
+RevocationListener = Callable[[Revocation], None]
+
 
 class Notifier(Protocol):
     async def publish(self, message: Message) -> None:
@@ -170,6 +173,15 @@ class Notifier(Protocol):
 
     def subscribe(self, chat_id: int, listener: Listener) -> Unsubscribe:
         """Start calling ``listener`` for the chat's new messages until unsubscribed."""
+        ...
+
+    async def revoke(self, revocation: Revocation) -> None:
+        """Announce that credentials stopped working, so that every process closes the
+        live connections opened with them. Called after the change is stored."""
+        ...
+
+    def on_revoke(self, listener: RevocationListener) -> Unsubscribe:
+        """Start calling ``listener`` for every revocation until unsubscribed."""
         ...
 
 

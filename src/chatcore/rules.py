@@ -212,6 +212,9 @@ def check_usernames(values: Sequence[str], limit: int, field: str, errors: Error
     """Distinct usernames (by key) in first-seen order, at most ``limit`` of them."""
     first_by_key: dict[str, str] = {}
     for name in values:
+        if not is_text(name):
+            errors.add(field, INVALID_TEXT)
+            continue
         first_by_key.setdefault(username_key(name), name)
     names = list(first_by_key.values())
     if len(names) > limit:

@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket driving adapter over Starlette."""

@@ -1,0 +1,371 @@
+"""The REST endpoints of API.md: small handlers over the use cases, and the table of
+operations that routes them and documents them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import Response
+
+from chatcore.accounts import Registration
+from chatcore.admin import AccountEdit
+from chatcore.chats import ChatDraft
+from chatcore.model import Page, Session
+from chatcore.paging import Window
+
+from .auth import clear_session_cookies, set_session_cookies
+from .routes import Call, Operation, respond
+from .wire import (
+    AdminUserOut,
+    ChatOut,
+    Detail,
+    ListQuery,
+    LoginIn,
+    MeOut,
+    MessageOut,
+    MessagesQuery,
+    SendIn,
+    SessionOut,
+    UserOut,
+    UsersQuery,
+    WindowQuery,
+    project,
+)
+
+
+async def _session_reply(call: Call, session: Session, status: int) -> Response:
+    """Me plus the token, and a separate session credential in cookies for browsers."""
+    response = respond(project(SessionOut, session.user, token=session.token), status)
+    cookie_token = await call.services.accounts.issue_token(session.user)
+    ttl = int(call.services.deps.policy.token_ttl.total_seconds())
+    set_session_cookies(response, cookie_token, ttl, call.config.secure_cookies)
+    return response
+
+
+def _window(query: WindowQuery) -> Window:
+    return Window(limit=query.limit, before=query.before, after=query.after)
+
+
+def _paged(call: Call, page: Page[Any], wire: type, limit: int | None) -> Response:
+    """A JSON array, with a Link header to the pages on either side when there are any:
+    ``before=<first id>`` back, ``after=<last id>`` forward, the same ``limit``."""
+    url = call.request.url
+    before = getattr(call.query, "before", None)
+    after = getattr(call.query, "after", None)
+    size = {"limit": limit} if limit is not None else {}
+    links = []
+    if page.has_older:
+        prev = url.remove_query_params(["after", "before"])
+        if hasattr(call.query, "before"):  # message lists page back by id; others restart
+            edge = page.items[0].id if page.items else (after + 1 if after else before)
+            prev = prev.include_query_params(before=edge, **size)
+        links.append(f'<{prev}>; rel="prev"')
+    if page.has_newer:
+        edge = page.items[-1].id if page.items else (before - 1 if before else after)
+        nxt = url.remove_query_params(["after", "before"]).include_query_params(after=edge, **size)
+        links.append(f'<{nxt}>; rel="next"')
+    headers = {"Link": ", ".join(links)} if links else None
+    return respond([project(wire, item) for item in page.items], headers=headers)
+
+
+# Accounts
+
+
+async def register(call: Call) -> Response:
+    """Create an account; the reply carries the new user's API token."""
+    session = await call.services.accounts.register(call.body)
+    return await _session_reply(call, session, 201)
+
+
+async def login(call: Call) -> Response:
+    """Exchange a username and password for a new API token (and a browser session)."""
+    client = call.request.client
+    session = await call.services.accounts.login(
+        call.body.username, call.body.password, client.host if client else None
+    )
+    return await _session_reply(call, session, 200)
+
+
+async def logout(call: Call) -> Response:
+    """Revoke the token or session that made this request, and only that one."""
+    assert call.credential is not None
+    await call.services.accounts.logout(call.credential.token)
+    response = respond(Detail("Successfully logged out."))
+    if call.credential.via_cookie:
+        clear_session_cookies(response)
+    return response
+
+
+async def me(call: Call) -> Response:
+    """The authenticated user."""
+    return respond(project(MeOut, call.user))
+
+
+async def list_users(call: Call) -> Response:
+    """Users, to find whom to add to a chat: ``search`` matches usernames ignoring case."""
+    q: UsersQuery = call.query
+    page = await call.services.accounts.list_users(q.search, q.after, q.limit)
+    return _paged(call, page, UserOut, q.limit)
+
+
+# Chats and messages
+
+
+async def list_chats(call: Call) -> Response:
+    """The caller's chats, most recent activity first, each with its last message."""
+    chats = await call.services.chats.list_chats(call.user)
+    return respond([project(ChatOut, chat) for chat in chats])
+
+
+async def create_chat(call: Call) -> Response:
+    """Start a chat; the creator is always a participant."""
+    chat = await call.services.chats.create_chat(call.user, call.body)
+    return respond(project(ChatOut, chat), 201)
+
+
+async def get_chat(call: Call) -> Response:
+    """One chat the caller is in."""
+    chat = await call.services.chats.get_chat(call.user, call.path["chat_id"])
+    return respond(project(ChatOut, chat))
+
+
+async def send_message(call: Call) -> Response:
+    """Post to a chat; delivered at once to every WebSocket open on it. Repeating a
+    ``client_id`` returns the original message with 200 and stores nothing."""
+    body: SendIn = call.body
+    message, created = await call.services.chats.send_message(
+        call.user, call.path["chat_id"], body.content, body.client_id
+    )
+    return respond(project(MessageOut, message), 201 if created else 200)
+
+
+async def chat_messages(call: Call) -> Response:
+    """A page of one chat's messages, oldest first (the newest ``limit`` by default)."""
+    q: WindowQuery = call.query
+    page = await call.services.chats.chat_messages(call.user, call.path["chat_id"], _window(q))
+    return _paged(call, page, MessageOut, q.limit)
+
+
+async def list_messages(call: Call) -> Response:
+    """A page of the messages of every chat the caller is in (or of ``chat``)."""
+    q: MessagesQuery = call.query
+    page = await call.services.chats.my_messages(call.user, _window(q), q.chat)
+    return _paged(call, page, MessageOut, q.limit)
+
+
+async def get_message(call: Call) -> Response:
+    """One message of a chat the caller is in."""
+    message = await call.services.chats.get_message(call.user, call.path["message_id"])
+    return respond(project(MessageOut, message))
+
+
+# Administration
+
+
+async def admin_list_users(call: Call) -> Response:
+    """Every account, inactive ones too."""
+    q: UsersQuery = call.query
+    page = await call.services.admin.list_users(call.user, q.search, q.after, q.limit)
+    return _paged(call, page, AdminUserOut, q.limit)
+
+
+async def admin_edit_user(call: Call) -> Response:
+    """Change an account's type, admin flag or active flag (deactivating revokes its
+    tokens)."""
+    user = await call.services.admin.edit_user(call.user, call.path["user_id"], call.body)
+    return respond(project(AdminUserOut, user))
+
+
+async def admin_delete_user(call: Call) -> Response:
+    """Delete an account with its tokens, memberships and messages."""
+    await call.services.admin.delete_user(call.user, call.path["user_id"])
+    return Response(status_code=204)
+
+
+async def admin_list_chats(call: Call) -> Response:
+    """Every chat, in id order."""
+    q: ListQuery = call.query
+    page = await call.services.admin.list_chats(call.user, q.after, q.limit)
+    return _paged(call, page, ChatOut, q.limit)
+
+
+async def admin_delete_chat(call: Call) -> Response:
+    """Delete a chat with its messages."""
+    await call.services.admin.delete_chat(call.user, call.path["chat_id"])
+    return Response(status_code=204)
+
+
+async def admin_list_messages(call: Call) -> Response:
+    """Messages of every chat (or of ``chat``), paged as the other message lists."""
+    q: MessagesQuery = call.query
+    page = await call.services.admin.list_messages(call.user, _window(q), q.chat)
+    return _paged(call, page, MessageOut, q.limit)
+
+
+async def admin_delete_message(call: Call) -> Response:
+    """Delete one message."""
+    await call.services.admin.delete_message(call.user, call.path["message_id"])
+    return Response(status_code=204)
+
+
+def _ok(wire: object, status: int = 200, *errors: Mapping[int, object]) -> dict[int, object]:
+    responses: dict[int, object] = {status: wire}
+    for extra in errors:
+        responses.update(extra)
+    return responses
+
+
+AUTH = {401: Detail}
+INVALID = {400: dict}
+HIDDEN = {404: Detail}
+ADMIN = {401: Detail, 404: Detail}
+
+OPERATIONS: list[Operation] = [
+    Operation(
+        "POST",
+        "/api/register/",
+        register,
+        "Register",
+        "accounts",
+        _ok(SessionOut, 201, INVALID),
+        body=Registration,
+        auth=False,
+    ),
+    Operation(
+        "POST",
+        "/api/login/",
+        login,
+        "Log in",
+        "accounts",
+        _ok(SessionOut, 200, INVALID, AUTH, {429: Detail}),
+        body=LoginIn,
+        auth=False,
+    ),
+    Operation("POST", "/api/logout/", logout, "Log out", "accounts", _ok(Detail, 200, AUTH)),
+    Operation("GET", "/api/me/", me, "Current user", "accounts", _ok(MeOut, 200, AUTH)),
+    Operation(
+        "GET",
+        "/api/users/",
+        list_users,
+        "List users",
+        "accounts",
+        _ok(list[UserOut], 200, INVALID, AUTH),
+        query=UsersQuery,
+    ),
+    Operation(
+        "GET", "/api/chats/", list_chats, "List my chats", "chats", _ok(list[ChatOut], 200, AUTH)
+    ),
+    Operation(
+        "POST",
+        "/api/chats/",
+        create_chat,
+        "Create a chat",
+        "chats",
+        _ok(ChatOut, 201, INVALID, AUTH),
+        body=ChatDraft,
+    ),
+    Operation(
+        "GET",
+        "/api/chats/{chat_id}/",
+        get_chat,
+        "Get a chat",
+        "chats",
+        _ok(ChatOut, 200, AUTH, HIDDEN),
+    ),
+    Operation(
+        "POST",
+        "/api/chats/{chat_id}/send_message/",
+        send_message,
+        "Send a message",
+        "chats",
+        _ok(MessageOut, 201, {200: MessageOut}, INVALID, AUTH, HIDDEN),
+        body=SendIn,
+    ),
+    Operation(
+        "GET",
+        "/api/chats/{chat_id}/messages/",
+        chat_messages,
+        "List a chat's messages",
+        "chats",
+        _ok(list[MessageOut], 200, INVALID, AUTH, HIDDEN),
+        query=WindowQuery,
+    ),
+    Operation(
+        "GET",
+        "/api/messages/",
+        list_messages,
+        "List my messages",
+        "messages",
+        _ok(list[MessageOut], 200, INVALID, AUTH),
+        query=MessagesQuery,
+    ),
+    Operation(
+        "GET",
+        "/api/messages/{message_id}/",
+        get_message,
+        "Get a message",
+        "messages",
+        _ok(MessageOut, 200, AUTH, HIDDEN),
+    ),
+    Operation(
+        "GET",
+        "/api/admin/users/",
+        admin_list_users,
+        "List accounts",
+        "admin",
+        _ok(list[AdminUserOut], 200, INVALID, ADMIN),
+        query=UsersQuery,
+    ),
+    Operation(
+        "PATCH",
+        "/api/admin/users/{user_id}/",
+        admin_edit_user,
+        "Edit an account",
+        "admin",
+        _ok(AdminUserOut, 200, INVALID, ADMIN),
+        body=AccountEdit,
+    ),
+    Operation(
+        "DELETE",
+        "/api/admin/users/{user_id}/",
+        admin_delete_user,
+        "Delete an account",
+        "admin",
+        _ok(None, 204, INVALID, ADMIN),
+    ),
+    Operation(
+        "GET",
+        "/api/admin/chats/",
+        admin_list_chats,
+        "List all chats",
+        "admin",
+        _ok(list[ChatOut], 200, INVALID, ADMIN),
+        query=ListQuery,
+    ),
+    Operation(
+        "DELETE",
+        "/api/admin/chats/{chat_id}/",
+        admin_delete_chat,
+        "Delete a chat",
+        "admin",
+        _ok(None, 204, ADMIN),
+    ),
+    Operation(
+        "GET",
+        "/api/admin/messages/",
+        admin_list_messages,
+        "List all messages",
+        "admin",
+        _ok(list[MessageOut], 200, INVALID, ADMIN),
+        query=MessagesQuery,
+    ),
+    Operation(
+        "DELETE",
+        "/api/admin/messages/{message_id}/",
+        admin_delete_message,
+        "Delete a message",
+        "admin",
+        _ok(None, 204, ADMIN),
+    ),
+]

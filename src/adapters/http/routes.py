@@ -1,0 +1,154 @@
+"""Declarative operations: each endpoint is an :class:`Operation` naming its method,
+path, handler, body and query shapes and responses. One generic wrapper does the work
+every endpoint shares (authentication, CSRF, parsing, size and type checks); the OpenAPI
+document is generated from the same table."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from chatcore.errors import NotFound
+from chatcore.model import User
+from chatcore.rules import MAX_ID
+from chatcore.services import Services
+
+from .auth import Credential, authenticate, check_csrf
+from .wire import render, structure
+
+JSON_TYPES = ("application/json",)
+
+
+@attrs.frozen
+class Config:
+    """The HTTP adapter's own settings."""
+
+    max_body_bytes: int = 256 * 1024
+    secure_cookies: bool = False
+
+
+@attrs.frozen
+class Call:
+    """One parsed request, as a handler sees it."""
+
+    request: Request
+    services: Services
+    config: Config
+    credential: Credential | None
+    path: Mapping[str, int]
+    query: Any
+    body: Any
+
+    @property
+    def user(self) -> User:
+        assert self.credential is not None, "operation declared auth=False"
+        return self.credential.user
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+@attrs.frozen
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    responses: Mapping[int, Any]
+    body: type | None = None
+    query: type | None = None
+    auth: bool = True
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.handler.__name__
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.path)
+
+
+def respond(value: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(render(value), status, headers, media_type="application/json")
+
+
+async def read_json(request: Request, limit: int) -> object:
+    """The request body as JSON, checked for size (413) and media type (415). An empty
+    body reads as ``{}``, so missing fields get their own "required" messages."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdecimal() and int(declared) > limit:
+        raise HTTPException(413)
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise HTTPException(413)
+    if not raw.strip():
+        return {}
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in JSON_TYPES and not media.endswith("+json"):
+        raise HTTPException(415, f'Unsupported media type "{media}" in request.')
+    try:
+        return json.loads(bytes(raw))
+    except (ValueError, RecursionError) as exc:
+        raise HTTPException(400, f"JSON parse error - {exc}") from None
+
+
+def _path_ints(request: Request, names: Sequence[str]) -> dict[str, int]:
+    values = {name: int(request.path_params[name]) for name in names}
+    if any(v > MAX_ID for v in values.values()):
+        raise NotFound  # no object has such an id
+    return values
+
+
+def endpoint(
+    op: Operation, services: Services, config: Config
+) -> Callable[[Request], Awaitable[Response]]:
+    async def handle(request: Request) -> Response:
+        credential = None
+        if op.auth:
+            credential = await authenticate(request, services.accounts)
+            if credential.via_cookie:
+                check_csrf(request, request.method)
+        path = _path_ints(request, op.path_params)
+        query = structure(dict(request.query_params), op.query) if op.query else None
+        body = (
+            structure(await read_json(request, config.max_body_bytes), op.body) if op.body else None
+        )
+        return await op.handler(Call(request, services, config, credential, path, query, body))
+
+    handle.__name__ = op.name
+    return handle
+
+
+def starlette_routes(
+    operations: Sequence[Operation], services: Services, config: Config
+) -> list[BaseRoute]:
+    """Each operation at its path and at the same path without the trailing slash (no
+    redirect, which would drop a POST body); operations sharing a path share a route."""
+    by_path: dict[str, dict[str, Operation]] = {}
+    for op in operations:
+        by_path.setdefault(op.path, {})[op.method] = op
+    routes: list[BaseRoute] = []
+    for path, ops in by_path.items():
+        handlers = {m: endpoint(op, services, config) for m, op in ops.items()}
+
+        async def dispatch(request: Request, handlers: dict[str, Any] = handlers) -> Response:
+            handler = handlers[request.method if request.method != "HEAD" else "GET"]
+            response: Response = await handler(request)
+            return response
+
+        pattern = re.sub(r"{(\w+)}", r"{\1:int}", path)
+        for variant in (pattern, pattern.rstrip("/")):
+            routes.append(Route(variant, dispatch, methods=list(handlers)))
+    return routes

@@ -1,0 +1,276 @@
+"""The wire shapes: one attrs class per JSON object of the contract, and the one cattrs
+converter that parses request bodies and query strings into them (or into the domain's
+own command classes) and renders responses from them. The OpenAPI document is generated
+from these same classes, so a field added here changes the API and its documentation.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import functools
+import json
+import typing
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, NewType, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+from chatcore.admin import AccountEdit
+from chatcore.errors import NON_FIELD, ValidationFailed
+from chatcore.model import UserType
+
+T = TypeVar("T")
+
+QueryInt = NewType("QueryInt", int)
+"""An integer that arrives as text in a query string."""
+
+REQUIRED = "This field is required."
+NOT_A_STRING = "Not a valid string."
+NOT_AN_INTEGER = "A valid integer is required."
+NOT_A_BOOLEAN = "Must be a valid boolean."
+NOT_A_LIST = 'Expected a list of items but got type "{}".'
+NOT_AN_OBJECT = "Invalid data. Expected a dictionary, but got {}."
+NULL = "This field may not be null."
+
+NOT_NULL: dict[type, tuple[str, ...]] = {
+    # Optional fields whose None means "leave unchanged": a JSON null is a mistake there.
+    AccountEdit: ("user_type", "is_active", "is_admin"),
+}
+
+
+@attrs.frozen
+class UserOut:
+    """A user as anyone sees them."""
+
+    id: int
+    username: str
+    user_type: UserType
+
+
+@attrs.frozen
+class MeOut:
+    """The authenticated user's own account."""
+
+    id: int
+    username: str
+    email: str
+    user_type: UserType
+    date_joined: datetime
+
+
+@attrs.frozen
+class SessionOut(MeOut):
+    """An account with a fresh API token, as register and login return it."""
+
+    token: str
+
+
+@attrs.frozen
+class AdminUserOut(MeOut):
+    """An account as administrators see it."""
+
+    is_admin: bool
+    is_active: bool
+
+
+@attrs.frozen
+class MessageOut:
+    id: int
+    chat: int = attrs.field(metadata={"source": "chat_id"})  # the domain's Message.chat_id
+    sender: UserOut
+    content: str
+    timestamp: datetime
+    client_id: str | None
+
+
+@attrs.frozen
+class ChatOut:
+    id: int
+    name: str
+    participants: list[UserOut]
+    created_at: datetime
+    last_message: MessageOut | None
+
+
+@attrs.frozen
+class Detail:
+    detail: str
+
+
+@attrs.frozen
+class LoginIn:
+    username: str
+    password: str
+
+
+@attrs.frozen
+class SendIn:
+    content: str
+    client_id: str | None = None
+
+
+@attrs.frozen
+class WindowQuery:
+    limit: QueryInt | None = None
+    before: QueryInt | None = None
+    after: QueryInt | None = None
+
+
+@attrs.frozen
+class MessagesQuery(WindowQuery):
+    chat: QueryInt | None = None
+
+
+@attrs.frozen
+class ListQuery:
+    limit: QueryInt | None = None
+    after: QueryInt | None = None
+
+
+@attrs.frozen
+class UsersQuery(ListQuery):
+    search: str = ""
+
+
+class WireError(ValueError):
+    """A value of the wrong JSON type; its text is the message the client sees."""
+
+
+def _structure_str(value: object, _: type) -> str:
+    if value is None:
+        raise WireError(NULL)
+    if not isinstance(value, str):
+        raise WireError(NOT_A_STRING)
+    return value
+
+
+def _structure_int(value: object, _: type) -> int:
+    if type(value) is not int:  # bool is an int to Python, not to JSON
+        raise WireError(NOT_AN_INTEGER)
+    return value
+
+
+def _structure_query_int(value: object, _: type) -> int:
+    if not isinstance(value, str) or not value.strip().lstrip("-").isdecimal():
+        raise WireError(NOT_AN_INTEGER)
+    return int(value)
+
+
+def _structure_bool(value: object, _: type) -> bool:
+    if type(value) is not bool:
+        raise WireError(NOT_A_BOOLEAN)
+    return value
+
+
+def _structure_sequence(value: object, kind: type) -> Any:
+    if not isinstance(value, list):
+        raise WireError(NOT_A_LIST.format(type(value).__name__))
+    (item,) = typing.get_args(kind) or (Any,)
+    return tuple(converter.structure(v, item) for v in value)
+
+
+def _origin(kind: object) -> object:
+    return typing.get_origin(kind)
+
+
+def _time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+converter = cattrs.Converter(forbid_extra_keys=False)
+converter.register_structure_hook(str, _structure_str)
+converter.register_structure_hook(int, _structure_int)
+converter.register_structure_hook(QueryInt, _structure_query_int)
+converter.register_structure_hook(bool, _structure_bool)
+converter.register_structure_hook_func(
+    lambda t: _origin(t) in (collections.abc.Sequence, list, tuple),
+    _structure_sequence,
+)
+converter.register_unstructure_hook(datetime, _time)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return REQUIRED
+    if isinstance(exc, WireError):
+        return str(exc)
+    return "Invalid value."
+
+
+def structure(data: object, cls: type[T]) -> T:
+    """Parse untrusted JSON (or a query dict) into ``cls``; any mismatch becomes one
+    ValidationFailed with DRF's per-field messages, never another exception."""
+    if not isinstance(data, Mapping):
+        raise ValidationFailed.on(NON_FIELD, NOT_AN_OBJECT.format(type(data).__name__))
+    nulls = [name for name in NOT_NULL.get(cls, ()) if name in data and data[name] is None]
+    if nulls:
+        raise ValidationFailed({name: [NULL] for name in nulls})
+    try:
+        return converter.structure(data, cls)
+    except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
+        raise ValidationFailed(_fields(exc)) from None
+
+
+def _fields(exc: BaseException) -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    for path, error in _walk(exc, ""):
+        field = path.split(".")[0].split("[")[0] or NON_FIELD
+        fields.setdefault(field, []).append(_message(error))
+    return fields
+
+
+def _walk(exc: BaseException, path: str) -> typing.Iterator[tuple[str, BaseException]]:
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        with_notes, _ = exc.group_exceptions()
+        for inner, note in with_notes:
+            yield from _walk(inner, path or str(getattr(note, "name", "")))
+    else:
+        yield path, exc
+
+
+@functools.cache
+def _plan(cls: Any) -> list[tuple[str, str, Any]]:
+    """For each field of a wire class: its name, its source attribute, its type."""
+    hints = typing.get_type_hints(cls)
+    return [(f.name, f.metadata.get("source", f.name), hints[f.name]) for f in attrs.fields(cls)]
+
+
+def _convert(kind: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if attrs.has(kind):
+        return project(kind, value)
+    origin = typing.get_origin(kind)
+    args = typing.get_args(kind)
+    if origin is list:
+        return [_convert(args[0], v) for v in value]
+    if args and type(None) in args:  # X | None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value)
+    return value
+
+
+def project(cls: type[T], obj: object, **extra: object) -> T:
+    """Build the wire object ``cls`` from a domain object (fields by name or by their
+    ``source``), nested wire objects included; ``extra`` supplies fields it lacks."""
+    values = {
+        name: extra[name] if name in extra else _convert(kind, getattr(obj, src))
+        for name, src, kind in _plan(typing.cast(Any, cls))
+    }
+    return cls(**values)
+
+
+def render(value: object) -> bytes:
+    """Wire object(s) to compact UTF-8 JSON."""
+    return dumps(converter.unstructure(value))
+
+
+def dumps(data: object) -> bytes:
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate echoed from input: escape it instead
+        return json.dumps(data, separators=(",", ":")).encode()

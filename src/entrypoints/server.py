@@ -1,0 +1,54 @@
+"""Running the app under uvicorn, with the WebSocket settings the contract needs and a
+goodbye (1001) to every socket before uvicorn cuts connections at shutdown."""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+from uvicorn.supervisors import ChangeReload, Multiprocess
+
+from adapters.http.realtime import CLOSE_GOING_AWAY, close_every_socket
+
+APP = "entrypoints.app:create_app"
+MAX_FRAME_BYTES = 64 * 1024  # larger frames close the socket with 1009
+PING_SECONDS = 20.0  # a peer that misses a pong for this long is dropped
+
+
+class Server(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn would fail open WebSockets with 1012; ours say "going away" first.
+        await close_every_socket(CLOSE_GOING_AWAY)
+        await super().shutdown(sockets)
+
+
+def config(
+    host: str, port: int, *, workers: int = 1, reload: bool = False, log_level: str = "info"
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        APP,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        log_level=log_level,
+        ws_max_size=MAX_FRAME_BYTES,
+        ws_ping_interval=PING_SECONDS,
+        ws_ping_timeout=PING_SECONDS,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def serve(host: str, port: int, **options: object) -> None:
+    """What ``uvicorn.run`` does, with our Server where uvicorn lets us choose it: one
+    process, or --reload. uvicorn's --workers supervisor builds its own servers, whose
+    sockets get uvicorn's 1012 ("service restart") at shutdown instead of 1001."""
+    cfg = config(host, port, **options)  # type: ignore[arg-type]
+    server = Server(cfg)
+    if cfg.should_reload:
+        ChangeReload(cfg, target=server.run, sockets=[cfg.bind_socket()]).run()
+    elif cfg.workers > 1:
+        Multiprocess(cfg, sockets=[cfg.bind_socket()]).run()
+    else:
+        server.run()

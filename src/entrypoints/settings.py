@@ -1,0 +1,89 @@
+"""Deployment settings, read from environment variables with safe defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Literal
+
+import attrs
+
+from adapters.http.realtime import RealtimeConfig
+from chatcore.deps import Policy
+
+PREFIX = "CHATCORE_"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds something unusable; the message names it."""
+
+
+@attrs.frozen
+class Settings:
+    database: str = "chatcore.db"
+    storage: Literal["sqlite", "memory"] = "sqlite"
+    migrate: bool = True
+    token_ttl: int = 30 * 24 * 3600
+    login_failures_per_account: int = 100
+    login_failures_per_address: int = 300
+    max_body_bytes: int = 256 * 1024
+    secure_cookies: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    ws_sends_per_second: int = 30
+    ws_send_burst: int = 60
+    ws_queue_bytes: int = 1024 * 1024
+    ws_recheck_seconds: int = 30
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Every field from ``CHATCORE_<FIELD>``; unset ones keep their defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for field in attrs.fields(cls):
+            raw = env.get(PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _parse(field.name, raw, field.default)
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.storage not in ("sqlite", "memory"):
+            raise SettingsError(
+                f"{PREFIX}STORAGE must be sqlite or memory, not {settings.storage!r}"
+            )
+        return settings
+
+    def realtime(self) -> RealtimeConfig:
+        return RealtimeConfig(
+            queue_bytes=self.ws_queue_bytes,
+            sends_per_second=self.ws_sends_per_second,
+            send_burst=self.ws_send_burst,
+            allowed_origins=self.allowed_origins,
+            recheck_seconds=self.ws_recheck_seconds,
+        )
+
+    def policy(self) -> Policy:
+        return Policy(
+            token_ttl=timedelta(seconds=self.token_ttl),
+            login_failures_per_account=self.login_failures_per_account,
+            login_failures_per_address=self.login_failures_per_address,
+        )
+
+
+def _parse(name: str, raw: str, default: object) -> object:
+    key = PREFIX + name.upper()
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise SettingsError(f"{key} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            number = int(raw)
+        except ValueError:
+            raise SettingsError(f"{key} must be a whole number, not {raw!r}") from None
+        if number < 1:
+            raise SettingsError(f"{key} must be at least 1, not {number}")
+        return number
+    if isinstance(default, tuple):
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    return raw
