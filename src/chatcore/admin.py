@@ -80,8 +80,8 @@ class Admin:
         _require_admin(actor)
         errors = Errors()
         check_positive(chat_id, "chat", errors)
-        errors.raise_if_any()
-        return await message_page(self._messages, MessageQuery(limit=0, chat_id=chat_id), window)
+        scope = MessageQuery(limit=0, chat_id=chat_id)
+        return await message_page(self._messages, scope, window, errors)
 
     async def delete_message(self, actor: User, message_id: int) -> None:
         _require_admin(actor)

@@ -125,9 +125,8 @@ class Chats:
         Naming a chat the actor is not in gives an empty page, not an error."""
         errors = Errors()
         check_positive(chat_id, "chat", errors)
-        errors.raise_if_any()
         scope = MessageQuery(limit=0, chat_id=chat_id, member_id=actor.id)
-        return await message_page(self._messages, scope, window)
+        return await message_page(self._messages, scope, window, errors)
 
     async def _require_member(self, actor: User, chat_id: int) -> None:
         if not await self._chats.is_participant(chat_id, actor.id):

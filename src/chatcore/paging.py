@@ -51,11 +51,14 @@ async def forward_page(
     return Page(tuple(rows[:size]), has_older=older, has_newer=len(rows) > size)
 
 
-async def message_page(store: MessageStore, scope: MessageQuery, window: Window) -> Page[Message]:
+async def message_page(
+    store: MessageStore, scope: MessageQuery, window: Window, errors: Errors | None = None
+) -> Page[Message]:
     """One page of the messages in ``scope`` (its chat and member filters). Reads one row
     more than the page to learn whether more lie beyond it, and one row on the other
-    side; every read is an index range scan, so the cost does not grow with history."""
-    errors = Errors()
+    side; every read is an index range scan, so the cost does not grow with history.
+    ``errors`` may hold the caller's own findings, reported with the window's."""
+    errors = errors or Errors()
     limit = check_limit(window.limit, errors)
     before = check_positive(window.before, "before", errors)
     after = check_positive(window.after, "after", errors)

@@ -119,8 +119,7 @@ def common_passwords() -> frozenset[str]:
 def check_password(password: str, confirm: str, username: str, errors: Errors) -> str:
     if not is_text(password):
         errors.add("password", INVALID_TEXT)
-        return password
-    if len(password) < PASSWORD_MIN:
+    elif len(password) < PASSWORD_MIN:
         errors.add(
             "password",
             f"This password is too short. It must contain at least {PASSWORD_MIN} characters.",

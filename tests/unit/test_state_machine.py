@@ -1,0 +1,451 @@
+"""A stateful model of the use cases: random sequences of sign-ups, logins, logouts, new
+chats, sends (repeated client ids and rejected content among them) and page reads by
+several users, each checked against a plain Python model of what API.md promises.
+
+The machine drives the app as bootstrap() wires it (in-memory storage, fast Argon2, a
+manual clock) on one event loop of its own, closed with the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import attrs
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+)
+from page_model import expected_page
+
+from adapters.clock import ManualClock
+from adapters.hashing import FAST_INSECURE, Argon2Hasher
+from chatcore import (
+    AuthenticationFailed,
+    Chat,
+    ChatDraft,
+    Message,
+    NotFound,
+    Page,
+    Registration,
+    User,
+    UserType,
+    ValidationFailed,
+    Window,
+)
+from entrypoints.bootstrap import bootstrap
+
+T = TypeVar("T")
+
+PASSWORD = "Vq8#nLw2-zT"
+# Pairs that differ only in case are one username: the second sign-up must fail.
+NAMES = ("ann", "Ann", "bob", "BOB", "cy", "dee", "Eve", "eve", "fay")
+UNKNOWN_USER_ID = 10**6
+CHAT_NAMES = st.sampled_from(["general", "  team  ", "Zoë & 字", " " + "y" * 255 + " "])
+BAD_CHAT_NAMES = st.sampled_from(["", "   ", "\t\n", "x" * 256])
+CONTENTS = st.one_of(
+    st.sampled_from(["hi", "  hello  ", "y" * 10_000, "ünï 🙂"]),
+    st.text(max_size=6),
+)
+BAD_CONTENTS = st.sampled_from(["", " \n\t ", "\u3000", "x" * 10_001])
+CLIENT_IDS = st.sampled_from([None, None, "a", "b", "retry-1", "k" * 64])
+BAD_CLIENT_IDS = st.sampled_from(["", "k" * 65])
+LIMITS = st.one_of(st.none(), st.integers(1, 4))
+
+
+def assert_page(page: Page[Message], expected: Sequence[Message], window: Window) -> None:
+    items, older, newer = expected_page(
+        [m.id for m in expected], window.limit, window.before, window.after
+    )
+    by_id = {m.id: m for m in expected}
+    assert list(page.items) == [by_id[i] for i in items], window
+    assert (page.has_older, page.has_newer) == (older, newer), window
+
+
+@attrs.define
+class ChatModel:
+    id: int
+    name: str
+    created_at: datetime
+    member_ids: frozenset[int]
+    messages: list[Message] = attrs.Factory(list)
+
+    def activity(self) -> tuple[datetime, int]:
+        """API.md: most recent activity first; storage breaks ties by the larger id."""
+        last = self.messages[-1].timestamp if self.messages else self.created_at
+        return last, self.id
+
+
+class ChatMachine(RuleBasedStateMachine):
+    users = Bundle("users")
+    chats = Bundle("chats")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.hasher = Argon2Hasher(FAST_INSECURE)
+        self.clock = ManualClock()
+        self.app = bootstrap(hasher=self.hasher, clock=self.clock)
+        self.by_id: dict[int, User] = {}  # insertion order is id order
+        self.tokens: list[tuple[str, int]] = []  # every token issued, in issue order
+        self.revoked: set[str] = set()
+        self.chat_models: dict[int, ChatModel] = {}
+        self.messages: dict[int, Message] = {}
+        self.by_client_id: dict[tuple[int, int, str], Message] = {}
+
+    def teardown(self) -> None:
+        self.hasher.close()
+        self.loop.close()
+
+    def run(self, call: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(call)
+
+    def fails(self, error: type[Exception], call: Coroutine[Any, Any, object]) -> Exception:
+        with pytest.raises(error) as info:
+            self.run(call)
+        return info.value
+
+    def keys(self) -> set[str]:
+        return {u.username.casefold() for u in self.by_id.values()}
+
+    def chats_of(self, user: User) -> list[ChatModel]:
+        return [c for c in self.chat_models.values() if user.id in c.member_ids]
+
+    def expected_chat(self, model: ChatModel) -> Chat:
+        return Chat(
+            model.id,
+            model.name,
+            model.created_at,
+            tuple(self.by_id[i] for i in sorted(model.member_ids)),
+            model.messages[-1] if model.messages else None,
+        )
+
+    # --- accounts -----------------------------------------------------------------------
+
+    def sign_up(self, name: str, user_type: str | None = None) -> User:
+        session = self.run(
+            self.app.accounts.register(Registration(name, PASSWORD, PASSWORD, user_type=user_type))
+        )
+        user = session.user
+        assert (user.username, user.email) == (name, "")
+        assert user.user_type is (UserType.STUDENT if user_type is None else UserType(user_type))
+        assert user.id not in self.by_id
+        assert all(user.id > other for other in self.by_id)
+        self.by_id[user.id] = user
+        self.tokens.append((session.token, user.id))
+        return user
+
+    def seed(self) -> tuple[User, User]:
+        """Two users, whichever initialize rule runs first creating them."""
+        if not self.by_id:
+            self.sign_up("ann")
+            self.sign_up("bob")
+        ann, bob = list(self.by_id.values())[:2]
+        return ann, bob
+
+    @initialize(target=users)
+    def two_users(self) -> object:
+        return multiple(*self.seed())
+
+    @initialize(target=chats)
+    def a_chat_of_two(self) -> object:
+        ann, bob = self.seed()
+        return self.new_chat(ann, ChatDraft("general", [bob.id]))
+
+    @rule(
+        target=users,
+        name=st.sampled_from(NAMES),
+        user_type=st.sampled_from([None, "owner", "student", "staff"]),
+    )
+    def register(self, name: str, user_type: str | None) -> object:
+        if name.casefold() in self.keys():
+            form = Registration(name, PASSWORD, PASSWORD, user_type=user_type)
+            error = self.fails(ValidationFailed, self.app.accounts.register(form))
+            assert isinstance(error, ValidationFailed)
+            assert set(error.fields) == {"username"}
+            return multiple()
+        return self.sign_up(name, user_type)
+
+    @rule(user=users, wrong=st.booleans())
+    def login(self, user: User, wrong: bool) -> None:
+        if wrong:
+            self.fails(AuthenticationFailed, self.app.accounts.login(user.username, PASSWORD + "!"))
+            return
+        session = self.run(self.app.accounts.login(user.username, PASSWORD))
+        assert session.user == user
+        assert session.token not in {token for token, _ in self.tokens}
+        self.tokens.append((session.token, user.id))
+
+    @precondition(lambda self: self.tokens)
+    @rule(data=st.data())
+    def logout(self, data: st.DataObject) -> None:
+        token, _ = self.tokens[data.draw(st.integers(0, len(self.tokens) - 1), label="token")]
+        self.run(self.app.accounts.logout(token))  # logging out twice is harmless
+        self.revoked.add(token)
+
+    @rule(seconds=st.sampled_from([0, 0, 1, 59, 3600]))
+    def tick(self, seconds: int) -> None:
+        self.clock.advance(timedelta(seconds=seconds))
+
+    # --- chats and messages -------------------------------------------------------------
+
+    @rule(target=chats, actor=users, name=CHAT_NAMES, data=st.data())
+    def create_chat(self, actor: User, name: str, data: st.DataObject) -> object:
+        return self.new_chat(actor, self.draft(data, name, unknown=False))
+
+    @rule(target=chats, actor=users, name=CHAT_NAMES | BAD_CHAT_NAMES, data=st.data())
+    def create_a_rejected_chat(self, actor: User, name: str, data: st.DataObject) -> object:
+        return self.new_chat(actor, self.draft(data, name, unknown=True))
+
+    def draft(self, data: st.DataObject, name: str, unknown: bool) -> ChatDraft:
+        """Random subsets of the known users by id and by username (in any case); with
+        ``unknown``, maybe someone who does not exist too."""
+        known = list(self.by_id.values())
+        some_id = st.sampled_from([u.id for u in known])
+        spelled = st.sampled_from(known).flatmap(
+            lambda u: st.sampled_from([u.username, u.username.upper(), u.username.lower()])
+        )
+        if unknown:
+            some_id |= st.just(UNKNOWN_USER_ID)
+            spelled |= st.just("nobody")
+        ids = data.draw(st.lists(some_id, max_size=4), label="participant_ids")
+        refs = data.draw(st.lists(spelled, max_size=3), label="participant_usernames")
+        return ChatDraft(name, ids, refs)
+
+    def new_chat(self, actor: User, draft: ChatDraft) -> object:
+        name, ids, refs = draft.name, draft.participant_ids, draft.participant_usernames
+        known = list(self.by_id.values())
+        broken = set()
+        if not name.strip() or len(name.strip()) > 255:
+            broken.add("name")
+        if any(i not in self.by_id for i in ids):
+            broken.add("participant_ids")
+        if any(r.casefold() not in self.keys() for r in refs):
+            broken.add("participant_usernames")
+        if broken:
+            error = self.fails(ValidationFailed, self.app.chats.create_chat(actor, draft))
+            assert isinstance(error, ValidationFailed)
+            # Unknown people are found by a lookup that may wait for the name to pass.
+            assert ({"name"} & broken or broken) <= set(error.fields) <= broken
+            return multiple()
+        chat = self.run(self.app.chats.create_chat(actor, draft))
+        by_key = {u.username.casefold(): u.id for u in known}
+        members = frozenset({actor.id, *ids, *(by_key[r.casefold()] for r in refs)})
+        model = ChatModel(chat.id, name.strip(), self.clock.now(), members)
+        assert chat.id not in self.chat_models
+        assert chat == self.expected_chat(model)
+        self.chat_models[chat.id] = model
+        return chat.id
+
+    @rule(actor=users, chat_id=chats, content=CONTENTS, client_id=CLIENT_IDS)
+    def send_message(self, actor: User, chat_id: int, content: str, client_id: str | None) -> None:
+        self.send(actor, chat_id, content, client_id)
+
+    @rule(
+        actor=users,
+        chat_id=chats,
+        content=CONTENTS | BAD_CONTENTS,
+        client_id=CLIENT_IDS | BAD_CLIENT_IDS,
+    )
+    def send_a_rejected_message(
+        self, actor: User, chat_id: int, content: str, client_id: str | None
+    ) -> None:
+        self.send(actor, chat_id, content, client_id)
+
+    @rule(chat_id=chats, data=st.data())
+    def members_chat_away(self, chat_id: int, data: st.DataObject) -> None:
+        """A burst of sends by the chat's members, so histories span several pages."""
+        members = [self.by_id[i] for i in sorted(self.chat_models[chat_id].member_ids)]
+        sends = data.draw(
+            st.lists(st.tuples(st.sampled_from(members), CONTENTS, CLIENT_IDS), max_size=8),
+            label="sends",
+        )
+        for actor, content, client_id in sends:
+            self.send(actor, chat_id, content, client_id)
+
+    def send(self, actor: User, chat_id: int, content: str, client_id: str | None) -> None:
+        model = self.chat_models[chat_id]
+        send = self.app.chats.send_message(actor, chat_id, content, client_id)
+        if actor.id not in model.member_ids:
+            self.fails(NotFound, send)
+            return
+        broken = set()
+        if not content.strip() or len(content.strip()) > 10_000:
+            broken.add("content")
+        if client_id is not None and not 1 <= len(client_id) <= 64:
+            broken.add("client_id")
+        if broken:
+            error = self.fails(ValidationFailed, send)
+            assert isinstance(error, ValidationFailed)
+            assert set(error.fields) == broken
+            return
+        message, created = self.run(send)
+        key = None if client_id is None else (chat_id, actor.id, client_id)
+        if key is not None and key in self.by_client_id:
+            assert (message, created) == (self.by_client_id[key], False)
+            return
+        assert created
+        assert message == Message(
+            message.id, chat_id, actor, content.strip(), self.clock.now(), client_id
+        )
+        assert all(message.id > other for other in self.messages), "ids grow in storage order"
+        self.messages[message.id] = message
+        model.messages.append(message)
+        if key is not None:
+            self.by_client_id[key] = message
+
+    @rule(actor=users, data=st.data())
+    def get_message(self, actor: User, data: st.DataObject) -> None:
+        message_id = data.draw(
+            st.sampled_from([*self.messages, max(self.messages, default=0) + 1]), label="message"
+        )
+        read = self.app.chats.get_message(actor, message_id)
+        message = self.messages.get(message_id)
+        if message is None or actor.id not in self.chat_models[message.chat_id].member_ids:
+            self.fails(NotFound, read)
+        else:
+            assert self.run(read) == message
+
+    # --- paging -------------------------------------------------------------------------
+
+    async def walk(
+        self,
+        read: Callable[[Window], Awaitable[Page[Message]]],
+        expected: list[Message],
+        limit: int | None,
+    ) -> None:
+        """Walk back from the newest page with ``before``, then forward from the oldest
+        with ``after``: both walks tile the history, no gap, no overlap."""
+        window = Window(limit)
+        pages = []
+        for _ in range(len(expected) + 2):
+            page = await read(window)
+            assert_page(page, expected, window)
+            pages.append(page)
+            if not page.has_older:
+                break
+            window = Window(limit, before=page.items[0].id)
+        else:
+            pytest.fail("walking back never reached the oldest page")
+        assert [m for page in reversed(pages) for m in page.items] == expected
+
+        page = pages[-1]
+        forward = list(page.items)
+        for _ in range(len(expected) + 2):
+            if not page.has_newer:
+                break
+            window = Window(limit, after=page.items[-1].id)
+            page = await read(window)
+            assert_page(page, expected, window)
+            forward.extend(page.items)
+        else:
+            pytest.fail("walking forward never reached the newest page")
+        assert forward == expected
+
+    @rule(actor=users, chat_id=chats, limit=LIMITS)
+    def walk_chat_history(self, actor: User, chat_id: int, limit: int | None) -> None:
+        model = self.chat_models[chat_id]
+
+        def read(window: Window) -> Awaitable[Page[Message]]:
+            return self.app.chats.chat_messages(actor, chat_id, window)
+
+        if actor.id not in model.member_ids:
+            self.fails(NotFound, self.app.chats.chat_messages(actor, chat_id, Window(limit)))
+            return
+        self.run(self.walk(read, model.messages, limit))
+
+    @rule(actor=users, limit=LIMITS, data=st.data())
+    def walk_my_messages(self, actor: User, limit: int | None, data: st.DataObject) -> None:
+        chat_id = data.draw(
+            st.none() | st.sampled_from([*self.chat_models, max(self.chat_models, default=0) + 1]),
+            label="chat",
+        )
+        mine = self.chats_of(actor) if chat_id is None else []
+        if chat_id is not None and chat_id in self.chat_models:
+            chat = self.chat_models[chat_id]
+            mine = [chat] if actor.id in chat.member_ids else []  # not mine: empty, no error
+        expected = sorted((m for c in mine for m in c.messages), key=lambda m: m.id)
+
+        def read(window: Window) -> Awaitable[Page[Message]]:
+            return self.app.chats.my_messages(actor, window, chat_id)
+
+        self.run(self.walk(read, expected, limit))
+
+    @rule(
+        actor=users,
+        chat_id=chats,
+        limit=LIMITS,
+        before=st.none() | st.integers(1, 40),
+        after=st.none() | st.integers(1, 40),
+    )
+    def read_any_window(
+        self, actor: User, chat_id: int, limit: int | None, before: int | None, after: int | None
+    ) -> None:
+        model = self.chat_models[chat_id]
+        window = Window(limit, before, after)
+        read = self.app.chats.chat_messages(actor, chat_id, window)
+        if actor.id not in model.member_ids:
+            self.fails(NotFound, read)
+            return
+        assert_page(self.run(read), model.messages, window)
+        mine = sorted((m for c in self.chats_of(actor) for m in c.messages), key=lambda m: m.id)
+        assert_page(self.run(self.app.chats.my_messages(actor, window)), mine, window)
+
+    # --- what must hold after every step ------------------------------------------------
+
+    @invariant()
+    def tokens_work_until_logged_out(self) -> None:
+        async def check() -> None:
+            for token, user_id in self.tokens:
+                if token in self.revoked:
+                    with pytest.raises(AuthenticationFailed):
+                        await self.app.accounts.authenticate(token)
+                else:
+                    assert await self.app.accounts.authenticate(token) == self.by_id[user_id]
+
+        self.run(check())
+
+    @invariant()
+    def each_user_sees_exactly_their_chats(self) -> None:
+        async def check() -> None:
+            missing = max(self.chat_models, default=0) + 1
+            for user in self.by_id.values():
+                mine = sorted(self.chats_of(user), key=ChatModel.activity, reverse=True)
+                expected = [self.expected_chat(model) for model in mine]
+                assert await self.app.chats.list_chats(user) == expected
+                for model in self.chat_models.values():
+                    if user.id in model.member_ids:
+                        got = await self.app.chats.get_chat(user, model.id)
+                        assert got == self.expected_chat(model)
+                    else:
+                        with pytest.raises(NotFound):
+                            await self.app.chats.get_chat(user, model.id)
+                with pytest.raises(NotFound):
+                    await self.app.chats.get_chat(user, missing)
+
+        self.run(check())
+
+    @invariant()
+    def histories_hold_exactly_the_sent_messages(self) -> None:
+        async def check() -> None:
+            for model in self.chat_models.values():
+                reader = self.by_id[min(model.member_ids)]
+                page = await self.app.chats.chat_messages(reader, model.id, Window(1000))
+                assert list(page.items) == model.messages
+                assert (page.has_older, page.has_newer) == (False, False)
+
+        self.run(check())
+
+
+ChatMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=50, deadline=None)
+TestChatMachine = ChatMachine.TestCase
