@@ -31,7 +31,7 @@ PAGE_MAX = 1000
 SEARCH_MAX = USERNAME_MAX
 MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in every store
 
-_USERNAME = re.compile(r"[\w.@+-]+")
+USERNAME_PATTERN = re.compile(r"[\w.@+-]+")
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _EMAIL_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
@@ -79,7 +79,7 @@ def check_username(value: str, errors: Errors, field: str = "username") -> str:
         errors.add(field, BLANK)
     elif len(value) > USERNAME_MAX:
         errors.add(field, too_long(USERNAME_MAX))
-    elif not _USERNAME.fullmatch(value):
+    elif not USERNAME_PATTERN.fullmatch(value):
         errors.add(
             field,
             "Enter a valid username. This value may contain only letters, numbers, "

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from adapters.hashing import Argon2Hasher
 from adapters.http.api import OPERATIONS
+from adapters.http.docs import doc_routes
 from adapters.http.problems import EXCEPTION_HANDLERS
 from adapters.http.realtime import Hub, realtime_routes
 from adapters.http.routes import Config, starlette_routes
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             *starlette_routes(OPERATIONS, services, config),
             *realtime_routes(services, hub, settings.realtime()),
+            *doc_routes(OPERATIONS),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

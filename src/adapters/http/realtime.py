@@ -44,14 +44,16 @@ CLOSE_TRY_LATER = 1013  # too slow a reader: reconnect with ?after=
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
 REPLAY_PAGE = PAGE_MAX
+WS_PATH = "/ws/chat/{chat_id}/"
+FRAME_TYPES = ("message", "chat_message")  # what a client frame's "type" may be
 
 
 @attrs.frozen
 class RealtimeConfig:
     max_frame_bytes: int = 64 * 1024
     queue_bytes: int = 1024 * 1024
-    sends_per_second: float = 20.0
-    send_burst: int = 40
+    sends_per_second: float = 30.0
+    send_burst: int = 60
     allowed_origins: tuple[str, ...] = ()
     recheck_seconds: float = 30.0
 
@@ -370,7 +372,7 @@ def _frame_problem(frame: object) -> tuple[str, str] | None:
     if not isinstance(frame, dict):
         return "invalid_frame", "A frame must be a JSON object."
     kind = frame.get("type", "message")
-    if kind not in ("message", "chat_message"):
+    if kind not in FRAME_TYPES:
         return "unknown_type", f"Unknown frame type: {str(kind)[:64]!r}."
     content = frame.get("content")
     if not isinstance(content, str):
@@ -383,5 +385,5 @@ def _frame_problem(frame: object) -> tuple[str, str] | None:
 
 def realtime_routes(services: Services, hub: Hub, config: RealtimeConfig) -> list[BaseRoute]:
     endpoint = ChatSocket(services, hub, config)
-    path = "/ws/chat/{chat_id:int}/"
+    path = WS_PATH.replace("{chat_id}", "{chat_id:int}")
     return [WebSocketRoute(variant, endpoint) for variant in (path, path.rstrip("/"))]

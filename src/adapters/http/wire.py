@@ -78,6 +78,8 @@ class AdminUserOut(MeOut):
 
 @attrs.frozen
 class MessageOut:
+    """A stored message; ``chat`` is its chat's id."""
+
     id: int
     chat: int = attrs.field(metadata={"source": "chat_id"})  # the domain's Message.chat_id
     sender: UserOut
@@ -88,6 +90,8 @@ class MessageOut:
 
 @attrs.frozen
 class ChatOut:
+    """A chat as its participants see it, with its latest message (or null)."""
+
     id: int
     name: str
     participants: list[UserOut]
@@ -97,17 +101,23 @@ class ChatOut:
 
 @attrs.frozen
 class Detail:
+    """A message about the request as a whole (errors other than validation)."""
+
     detail: str
 
 
 @attrs.frozen
 class LoginIn:
+    """Credentials to exchange for a new token."""
+
     username: str
     password: str
 
 
 @attrs.frozen
 class SendIn:
+    """A message to post; a repeated ``client_id`` returns the original."""
+
     content: str
     client_id: str | None = None
 

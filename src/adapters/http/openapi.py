@@ -1,0 +1,557 @@
+"""The OpenAPI 3.1 document of the HTTP API, built with apispec from the definitions the
+adapter itself routes and parses with: the operation table (method, path, summary, tag,
+body, query and response classes, whether credentials are needed, the handler's
+docstring) and the attrs classes it names, read field by field from their type hints.
+
+A field added to a wire class, or an operation added to the table, changes the document
+with no other edit. :mod:`.openapi_notes` only adds words, limits and examples; the
+examples themselves are built from the same classes, so they always have every field.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import enum
+import inspect
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from http import HTTPStatus
+from importlib import metadata
+from typing import Any
+
+import attrs
+from apispec import APISpec
+
+from chatcore.errors import NON_FIELD, ValidationFailed
+
+from . import openapi_notes as notes
+from .auth import SAFE_METHODS
+from .realtime import WS_PATH, RealtimeConfig
+from .routes import Operation
+from .wire import REQUIRED, Detail, MessageOut, QueryInt, SendIn, converter
+
+OPENAPI_VERSION = "3.1.0"
+TITLE = "chatcore"
+JSON = "application/json"
+VALIDATION_ERROR = "ValidationError"
+SECURITY: list[dict[str, list[str]]] = [{name: []} for name in notes.SECURITY_SCHEMES]
+
+Schema = dict[str, Any]
+
+_PRIMITIVES: tuple[tuple[type, Schema, object], ...] = (
+    (bool, {"type": "boolean"}, False),  # before int: a bool is an int to Python
+    (int, {"type": "integer"}, 1),
+    (float, {"type": "number"}, 1.5),
+    (str, {"type": "string"}, "text"),
+    (datetime, {"type": "string", "format": "date-time"}, notes.SENT),
+)
+_SEQUENCES = (list, tuple, collections.abc.Sequence)
+
+VALIDATION_SCHEMA: Schema = {
+    "type": "object",
+    "description": "DRF's validation error: for each field at fault, its messages; "
+    f"`{NON_FIELD}` holds the messages not tied to one field.",
+    "minProperties": 1,
+    "additionalProperties": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+}
+
+
+def package_version() -> str:
+    try:
+        return metadata.version(TITLE)
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def component_name(cls: type) -> str:
+    """``UserOut`` is documented as ``User``: the suffix is how the code tells wire
+    classes apart from the domain's, which the reader of the document never sees."""
+    name = cls.__name__
+    return name.removesuffix("Out") or name
+
+
+def build_document(
+    operations: Sequence[Operation],
+    extra_paths: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The OpenAPI document of ``operations``, plus ``extra_paths`` (path items written
+    out by other routes of the app, such as the documentation pages themselves)."""
+    return _Builder().build(operations, extra_paths or {})
+
+
+def _strip_none(kind: Any) -> Any:
+    """``X | None`` as ``X``: a query parameter is absent, never null."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        if len(options) == 1:
+            return options[0]
+    return kind
+
+
+def _merge(base: Schema, extra: Mapping[str, Any]) -> Schema:
+    """``extra`` over ``base``, nested objects (``items``) merged too."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _nullable(schema: Schema) -> Schema:
+    kind = schema.get("type")
+    if isinstance(kind, str) and "enum" not in schema:
+        return {**schema, "type": [kind, "null"]}
+    options = schema["anyOf"] if set(schema) == {"anyOf"} else [schema]
+    return {"anyOf": [*options, {"type": "null"}]}
+
+
+def _required(field: attrs.Attribute[Any]) -> bool:
+    return field.default is attrs.NOTHING
+
+
+def _default(field: attrs.Attribute[Any]) -> tuple[bool, object]:
+    """Whether the field has a default worth showing (not None, not a factory), and it."""
+    default = field.default
+    factory = isinstance(default, attrs.Factory)  # type: ignore[arg-type]  # a class at run time
+    if default is attrs.NOTHING or default is None or factory:
+        return False, None
+    return True, converter.unstructure(default)
+
+
+def _markdown(docstring: str | None) -> str:
+    """A docstring as OpenAPI's Markdown: reST's ``literal`` becomes `literal`."""
+    return re.sub(r"``(.+?)``", r"`\1`", inspect.cleandoc(docstring or ""))
+
+
+def _own_doc(cls: type) -> str:
+    """The class's own docstring; ``inspect.getdoc`` would inherit ``object``'s."""
+    doc = cls.__dict__.get("__doc__")
+    return _markdown(doc if isinstance(doc, str) else None)
+
+
+def _is_page(op: Operation, kind: Any) -> bool:
+    """Paged lists take ``after`` and answer with a Link header (see api._paged)."""
+    return (
+        typing.get_origin(kind) is list
+        and op.query is not None
+        and "after" in attrs.fields_dict(op.query)
+    )
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.spec = APISpec(TITLE, package_version(), OPENAPI_VERSION)
+        self._classes: dict[str, type] = {}
+
+    # the document -----------------------------------------------------------------------
+
+    def build(
+        self, operations: Sequence[Operation], extra_paths: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        for name, scheme in notes.SECURITY_SCHEMES.items():
+            self.spec.components.security_scheme(name, scheme)
+        self.spec.components.schema(VALIDATION_ERROR, VALIDATION_SCHEMA)
+        self.schema(Detail)
+        paths: dict[str, dict[str, Any]] = {}
+        for op in operations:
+            paths.setdefault(op.path, {})[op.method.lower()] = self.operation(op)
+        for path, item in extra_paths.items():
+            paths.setdefault(path, {}).update(item)
+        tags = dict.fromkeys(
+            tag for item in paths.values() for op_doc in item.values() for tag in op_doc["tags"]
+        )
+        for tag in tags:
+            self.spec.tag({"name": tag, "description": notes.TAGS.get(tag, "")})
+        for path, item in paths.items():
+            self.spec.path(path=path, operations=item)
+        websocket = self.websocket()
+        built = self.spec.to_dict()
+        info = built.pop("info")
+        return {
+            "openapi": built.pop("openapi"),
+            "info": {
+                "title": info["title"],
+                "version": info["version"],
+                "description": notes.INTRO + "\n" + _websocket_markdown(websocket),
+            },
+            "security": SECURITY,
+            "tags": built.pop("tags"),
+            "paths": built.pop("paths"),
+            **built,
+            "x-websocket": websocket,
+        }
+
+    # operations -------------------------------------------------------------------------
+
+    def operation(self, op: Operation) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "operationId": op.name,
+            "summary": op.summary,
+            "description": _markdown(op.description or op.handler.__doc__),
+            "tags": [op.tag],
+        }
+        parameters = self.path_parameters(op.path_params) + self.query_parameters(op.query)
+        if parameters:
+            doc["parameters"] = parameters
+        if op.body is not None:
+            doc["requestBody"] = {
+                "required": any(_required(f) for f in attrs.fields(op.body)),
+                "content": {
+                    JSON: {"schema": self.schema(op.body), "example": self.example(op.body)}
+                },
+            }
+        doc["responses"] = self.responses(op)
+        if not op.auth:
+            doc["security"] = []
+        return doc
+
+    def path_parameters(self, names: Sequence[str]) -> list[dict[str, Any]]:
+        """routes.py turns every ``{name}`` into an integer, so each is one."""
+        parameters = []
+        for name in names:
+            note = notes.field_note(object, name)
+            parameter: dict[str, Any] = {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": _merge({"type": "integer"}, note.schema),
+            }
+            self._describe(parameter, note, int)
+            parameters.append(parameter)
+        return parameters
+
+    def query_parameters(self, cls: type | None) -> list[dict[str, Any]]:
+        if cls is None:
+            return []
+        hints = typing.get_type_hints(cls)
+        parameters = []
+        for field in attrs.fields(cls):
+            note = notes.field_note(cls, field.name)
+            kind = _strip_none(note.as_type or hints[field.name])
+            schema = _merge(self.schema(kind), note.schema)
+            has_default, default = _default(field)
+            if has_default:
+                schema["default"] = default
+            parameter: dict[str, Any] = {
+                "name": field.name,
+                "in": "query",
+                "required": _required(field),
+                "schema": schema,
+            }
+            self._describe(parameter, note, kind)
+            parameters.append(parameter)
+        return parameters
+
+    def _describe(self, target: dict[str, Any], note: notes.Note, kind: Any) -> None:
+        if note.description:
+            target["description"] = note.description
+        target["example"] = self.field_example(note, kind)
+
+    def responses(self, op: Operation) -> dict[str, Any]:
+        """The declared responses, and those the adapter gives any such operation: 401
+        without credentials, 403 for a cookie without its CSRF header on a write, 413 and
+        415 for a body too large or not JSON (see routes.endpoint and auth)."""
+        implied: dict[int, Any] = {}
+        if op.auth:
+            implied[401] = Detail
+            if op.method.upper() not in SAFE_METHODS:
+                implied[403] = Detail
+        if op.body is not None:
+            implied.update({413: Detail, 415: Detail})
+        statuses = {**implied, **op.responses}
+        return {
+            str(status): self.response(op, status, statuses[status]) for status in sorted(statuses)
+        }
+
+    def response(self, op: Operation, status: int, kind: Any) -> dict[str, Any]:
+        description = (
+            notes.RESPONSE_TEXT.get((op.name, status))
+            or notes.STATUS_TEXT.get(status)
+            or HTTPStatus(status).phrase
+        )
+        response: dict[str, Any] = {"description": description}
+        if kind is None:
+            return response
+        if kind is dict:
+            schema = ref(VALIDATION_ERROR)
+            if op.body is not None:  # a body that is not JSON at all: {"detail": ...}
+                schema = {"anyOf": [schema, self.schema(Detail)]}
+            example: Any = self.invalid_example(op)
+        else:
+            schema = self.schema(kind)
+            example = self.example(kind)
+            if kind is Detail:
+                text = notes.OPERATION_DETAILS.get((op.name, status)) or notes.DETAILS.get(status)
+                example = {**example, "detail": text or example["detail"]}
+        response["content"] = {JSON: {"schema": schema, "example": example}}
+        headers = {}
+        if status == 401:
+            headers["WWW-Authenticate"] = notes.HEADERS["WWW-Authenticate"]
+        if status == 429:
+            headers["Retry-After"] = notes.HEADERS["Retry-After"]
+        if _is_page(op, kind):
+            headers["Link"] = notes.HEADERS["Link"]
+        if headers:
+            response["headers"] = headers
+        return response
+
+    def invalid_example(self, op: Operation) -> dict[str, list[str]]:
+        """A realistic 400 body: from the notes, else a required body field left out, else
+        a query integer that is not one."""
+        if op.name in notes.INVALID_EXAMPLES:
+            return notes.INVALID_EXAMPLES[op.name]
+        if op.body is not None:
+            missing = [f.name for f in attrs.fields(op.body) if _required(f)]
+            if missing:
+                return {missing[0]: [REQUIRED]}
+        if op.query is not None:
+            hints = typing.get_type_hints(op.query)
+            numbers = [
+                f.name for f in attrs.fields(op.query) if _strip_none(hints[f.name]) is QueryInt
+            ]
+            if numbers:
+                return {numbers[0]: [notes.QUERY_INVALID]}
+        return {NON_FIELD: [ValidationFailed.default_message]}
+
+    # schemas ----------------------------------------------------------------------------
+
+    def schema(self, kind: Any) -> Schema:
+        """The JSON Schema of a type hint; attrs classes and enums become components."""
+        if kind is QueryInt:
+            return {"type": "integer"}
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+        if origin in (typing.Union, types.UnionType):
+            options = [a for a in args if a is not type(None)]
+            inner = [self.schema(a) for a in options]
+            schema = inner[0] if len(inner) == 1 else {"anyOf": inner}
+            return _nullable(schema) if len(options) < len(args) else schema
+        if origin in _SEQUENCES or kind in _SEQUENCES:
+            items = [a for a in args if a is not Ellipsis]
+            return {"type": "array", "items": self.schema(items[0]) if items else {}}
+        if kind is dict or origin is dict:
+            return {"type": "object"}
+        if attrs.has(kind):
+            return self.component(kind)
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            return self.enum(kind)
+        for python, schema, _ in _PRIMITIVES:
+            if kind is python:
+                return dict(schema)
+        raise TypeError(f"no JSON Schema for {kind!r}")
+
+    def component(self, cls: type) -> Schema:
+        name = component_name(cls)
+        known = self._classes.get(name)
+        if known is None:
+            self._classes[name] = cls  # before the fields: a class may refer to itself
+            hints = typing.get_type_hints(cls)
+            fields = attrs.fields(cls)
+            schema: Schema = {
+                "type": "object",
+                "properties": {f.name: self.field(cls, f, hints[f.name]) for f in fields},
+            }
+            required = [f.name for f in fields if _required(f)]
+            if required:
+                schema["required"] = required
+            if _own_doc(cls):
+                schema["description"] = _own_doc(cls)
+            self.spec.components.schema(name, schema)
+        elif known is not cls:
+            raise ValueError(f"{known!r} and {cls!r} would both be documented as {name!r}")
+        return ref(name)
+
+    def field(self, owner: type, field: attrs.Attribute[Any], hint: Any) -> Schema:
+        note = notes.field_note(owner, field.name)
+        schema = _merge(self.schema(note.as_type or hint), note.schema)
+        if note.description:
+            schema["description"] = note.description
+        has_default, default = _default(field)
+        if has_default:
+            schema["default"] = default
+        return schema
+
+    def enum(self, kind: type[enum.Enum]) -> Schema:
+        name = kind.__name__
+        if name not in self._classes:
+            self._classes[name] = kind
+            values = [member.value for member in kind]
+            self.spec.components.schema(name, {"type": "string", "enum": values})
+        return ref(name)
+
+    # examples ---------------------------------------------------------------------------
+
+    def example(self, kind: Any) -> Any:
+        """A JSON value of type ``kind``: the notes' examples where they have one, a
+        plain value of the right type elsewhere."""
+        if kind is QueryInt:
+            return 1
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+        if origin in (typing.Union, types.UnionType):
+            return self.example(next(a for a in args if a is not type(None)))
+        if origin in _SEQUENCES or kind in _SEQUENCES:
+            items = [a for a in args if a is not Ellipsis]
+            return [self.example(items[0])] if items else []
+        if kind is dict or origin is dict:
+            return {}
+        if attrs.has(kind):
+            return self.object_example(kind)
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            return next(iter(kind)).value
+        for python, _, value in _PRIMITIVES:
+            if kind is python:
+                return converter.unstructure(value)
+        raise TypeError(f"no example for {kind!r}")
+
+    def object_example(self, cls: type) -> dict[str, Any]:
+        """Every required field, and the optional ones the notes give an example for."""
+        hints = typing.get_type_hints(cls)
+        example = {}
+        for field in attrs.fields(cls):
+            note = notes.field_note(cls, field.name)
+            if note.example is notes.NO_EXAMPLE and not _required(field):
+                continue
+            example[field.name] = self.field_example(note, note.as_type or hints[field.name])
+        return example
+
+    def field_example(self, note: notes.Note, kind: Any) -> Any:
+        generated = self.example(kind)
+        if note.example is notes.NO_EXAMPLE:
+            return generated
+        value = converter.unstructure(note.example)
+        if (
+            isinstance(value, list)
+            and all(isinstance(item, dict) for item in value)
+            and generated
+            and isinstance(generated[0], dict)
+        ):
+            # a list of objects given as changes to the generated item: new fields of the
+            # item's class still appear in every element
+            return [{**generated[0], **item} for item in value]
+        return value
+
+    # the WebSocket ----------------------------------------------------------------------
+
+    def websocket(self) -> dict[str, Any]:
+        """The ``x-websocket`` extension: OpenAPI has no words for a WebSocket."""
+        message = self.schema(MessageOut)
+        client = {
+            "description": "What a client sends: a message to store and deliver.",
+            "allOf": [
+                self.schema(SendIn),
+                {
+                    "type": "object",
+                    "properties": {
+                        "type": {"enum": list(notes.WS_FRAME_TYPES), "default": "message"}
+                    },
+                },
+            ],
+            "examples": [self.example(SendIn)],
+        }
+        delivered = {
+            "description": "A stored message of the chat, sent to every socket open on it.",
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {"type": {"const": "message"}, "message": message},
+            "examples": [{"type": "message", "message": self.example(MessageOut)}],
+        }
+        error = {
+            "description": "A frame the server could not take; the socket stays open.",
+            "type": "object",
+            "required": ["type", "message", "code"],
+            "properties": {
+                "type": {"const": "error"},
+                "message": {"type": "string"},
+                "code": {"enum": list(notes.WS_ERROR_CODES)},
+                "retry_after_ms": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "With `rate_limited`: milliseconds until a send may go.",
+                },
+            },
+            "examples": [notes.WS_ERROR_EXAMPLE],
+        }
+        frames: dict[str, Schema] = {
+            "WsClientFrame": client,
+            "WsMessageFrame": delivered,
+            "WsErrorFrame": error,
+        }
+        for name, schema in frames.items():
+            self.spec.components.schema(name, schema)
+        chat_id, *_ = self.path_parameters(["chat_id"])
+        token = {
+            "name": "token",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "An API token, for clients that cannot set headers (browsers).",
+            "example": notes.TOKEN,
+        }
+        after = {**self.query_parameters(_Resume)[0], "description": notes.WS_RESUME}
+        return {
+            "path": WS_PATH,
+            "summary": "Real-time messages of one chat",
+            "parameters": [chat_id, token, after],
+            "credentials": notes.WS_CREDENTIALS,
+            "resume": notes.WS_RESUME,
+            "clientFrame": ref("WsClientFrame"),
+            "serverFrames": [ref("WsMessageFrame"), ref("WsErrorFrame")],
+            "errorCodes": notes.WS_ERROR_CODES,
+            "closeCodes": notes.ws_close_codes(),
+            "maxFrameBytes": RealtimeConfig().max_frame_bytes,
+        }
+
+
+@attrs.frozen
+class _Resume:
+    """The WebSocket's query, documented as the REST ones are (realtime.py reads it)."""
+
+    after: QueryInt | None = None
+
+
+def _websocket_markdown(ws: Mapping[str, Any]) -> str:
+    """The ``x-websocket`` extension as a section of the description, for the pages."""
+    credentials = "\n".join(f"- {line}" for line in ws["credentials"])
+    codes = "\n".join(f"| `{code}` | {text} |" for code, text in ws["errorCodes"].items())
+    closes = "\n".join(f"| {code} | {text} |" for code, text in ws["closeCodes"].items())
+    return f"""\
+## WebSocket
+
+`{ws["path"]}`: {ws["summary"].lower()}, described in machine-readable form by this \
+document's `x-websocket` extension.
+
+**Credentials**, any one of:
+{credentials}
+
+Refusals are close codes a browser can read (below); nothing of the chat is sent before \
+the check passes.
+
+**Resume**: {ws["resume"]}
+
+**Client frames**: `{{"content": "...", "client_id": "..."}}` (`client_id` optional, as \
+for `POST /api/chats/{{chat_id}}/send_message/`). The message is stored, then every socket \
+open on the chat, the sender's included, receives it. A repeated `client_id` stores \
+nothing and is answered, to that socket only, with the original message. Frames over \
+{ws["maxFrameBytes"] // 1024} KiB close the socket.
+
+**Server frames**: `{{"type": "message", "message": Message}}` for each message (sent \
+over REST or WebSocket alike), and `{{"type": "error", "message": "...", "code": "...", \
+"retry_after_ms": 350}}` for a frame the server could not take (`retry_after_ms` only \
+with `rate_limited`); the socket stays open.
+
+| error code | meaning |
+|---|---|
+{codes}
+
+| close code | meaning |
+|---|---|
+{closes}
+"""

@@ -1,0 +1,498 @@
+"""The OpenAPI document matches the code: it is valid OpenAPI, documents every route the
+app serves and nothing it does not, its examples fit its schemas, and it is generated
+from the wire classes (a field added there shows up with no other edit)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import attrs
+import httpx
+import jsonschema
+import pytest
+import referencing
+import yaml
+from openapi_spec_validator import validate
+from referencing.jsonschema import DRAFT202012
+from starlette.applications import Starlette
+from starlette.routing import Match, Route, WebSocketRoute
+
+from adapters.http import openapi_notes as notes
+from adapters.http.api import OPERATIONS
+from adapters.http.docs import REDOC_LOGO, STATIC_PATH, DocSite, doc_routes
+from adapters.http.openapi import build_document
+from adapters.http.wire import MessageOut, QueryInt, SendIn, WindowQuery
+from chatcore import rules
+from entrypoints.app import create_app
+from entrypoints.settings import Settings
+
+DOC_URI = "urn:chatcore:openapi"
+METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return build_document(OPERATIONS)
+
+
+class Client:
+    """GET requests to an app in this process (ASGI, no socket); no lifespan needed, the
+    documentation routes use no resource."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    def get(self, path: str) -> httpx.Response:
+        async def fetch() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                response = await c.get(path)
+                await response.aread()
+                return response
+
+        return asyncio.run(fetch())
+
+
+@pytest.fixture(scope="module")
+def served() -> tuple[Client, dict[str, Any]]:
+    """The app's own document, as GET /api/schema/ serves it."""
+    client = Client(create_app(Settings(storage="memory")))
+    response = client.get("/api/schema/")
+    assert response.status_code == 200, response.text
+    return client, response.json()
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield path, method, operation
+
+
+def pointer(*parts: str) -> str:
+    return "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+def examples(document: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(JSON pointer of a schema, an example that must fit it), all over the document."""
+    for path, method, operation in operations(document):
+        base = ("paths", path, method)
+        for i, parameter in enumerate(operation.get("parameters", [])):
+            yield pointer(*base, "parameters", str(i), "schema"), parameter["example"]
+        body = operation.get("requestBody", {}).get("content", {})
+        for media, content in body.items():
+            yield pointer(*base, "requestBody", "content", media, "schema"), content["example"]
+        for status, response in operation["responses"].items():
+            for media, content in response.get("content", {}).items():
+                at = pointer(*base, "responses", status, "content", media, "schema")
+                yield at, content["example"]
+            for name, header in response.get("headers", {}).items():
+                yield (
+                    pointer(*base, "responses", status, "headers", name, "schema"),
+                    header["example"],
+                )
+    for name, schema in document["components"]["schemas"].items():
+        for example in schema.get("examples", []):
+            yield pointer("components", "schemas", name), example
+    for i, parameter in enumerate(document["x-websocket"]["parameters"]):
+        yield pointer("x-websocket", "parameters", str(i), "schema"), parameter["example"]
+
+
+def validator_for(document: dict[str, Any], at: str) -> jsonschema.Draft202012Validator:
+    registry: referencing.Registry[Any] = referencing.Registry().with_resource(
+        DOC_URI, DRAFT202012.create_resource(document)
+    )
+    return jsonschema.Draft202012Validator(
+        {"$ref": f"{DOC_URI}#/{at}"},
+        registry=registry,
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+    )
+
+
+# --- the document itself ------------------------------------------------------------------
+
+
+def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
+    assert document["openapi"] == "3.1.0"
+    validate(document)
+
+
+def test_the_app_serves_the_generated_document_as_json_and_yaml(
+    served: tuple[Client, dict[str, Any]],
+) -> None:
+    client, document = served
+    validate(document)
+    assert document["info"]["title"] == "chatcore"
+    assert document["info"]["version"]
+    for path in ("/api/schema/?format=yaml", "/api/schema?format=yaml"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/yaml")
+        assert yaml.safe_load(response.text) == document
+    assert client.get("/api/schema").json() == document
+    bad = client.get("/api/schema/?format=xml")
+    assert bad.status_code == 400
+    assert list(bad.json()) == ["format"]
+
+
+def test_the_document_is_built_once_per_app() -> None:
+    (schema_route, *_) = doc_routes(OPERATIONS)
+    assert isinstance(schema_route, Route)
+    site = schema_route.endpoint.__self__  # type: ignore[attr-defined]
+    assert site.document is site.document
+
+
+def test_every_operation_has_a_summary_description_tag_and_id(document: dict[str, Any]) -> None:
+    ids = [op["operationId"] for _, _, op in operations(document)]
+    assert len(ids) == len(set(ids))
+    for path, method, operation in operations(document):
+        assert operation["summary"], (path, method)
+        assert operation["description"], (path, method)
+        assert operation["tags"], (path, method)
+    declared = {tag["name"] for tag in document["tags"]}
+    used = {tag for _, _, op in operations(document) for tag in op["tags"]}
+    assert used == declared
+    assert all(tag["description"] for tag in document["tags"])
+
+
+def test_handler_docstrings_are_the_descriptions(document: dict[str, Any]) -> None:
+    for op in OPERATIONS:
+        described = document["paths"][op.path][op.method.lower()]["description"]
+        source = op.description or inspect.getdoc(op.handler) or ""
+        assert described == source.replace("``", "`"), op.name
+
+
+# --- routes and document agree ------------------------------------------------------------
+
+
+def _documented_path(path: str, documented: dict[str, Any]) -> str | None:
+    """A route's path as documented: convertors dropped, with its trailing slash."""
+    plain = re.sub(r"{(\w+)(:\w+)?}", r"{\1}", path)
+    for candidate in (plain, plain + "/"):
+        if candidate in documented:
+            return candidate
+    return None
+
+
+def test_every_route_the_app_serves_is_documented() -> None:
+    app = create_app(Settings(storage="memory"))
+    served = DocSite(OPERATIONS).document
+    websockets = 0
+    for route in app.routes:
+        if isinstance(route, WebSocketRoute):
+            websockets += 1
+            plain = re.sub(r"{(\w+)(:\w+)?}", r"{\1}", route.path)
+            assert plain.rstrip("/") == served["x-websocket"]["path"].rstrip("/")
+            continue
+        assert isinstance(route, Route), route
+        path = _documented_path(route.path, served["paths"])
+        assert path is not None, f"{route.path} is served but not documented"
+        methods = {m.lower() for m in route.methods or ()} - {"head"}
+        assert methods <= set(served["paths"][path]), (route.path, methods)
+    assert websockets == 2  # with and without the trailing slash
+
+
+def _concrete(path: str, operation: dict[str, Any]) -> str:
+    values = {
+        p["name"]: str(p["example"]) for p in operation.get("parameters", []) if p["in"] == "path"
+    }
+    return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
+
+
+def test_every_documented_operation_is_served() -> None:
+    app = create_app(Settings(storage="memory"))
+    document = DocSite(OPERATIONS).document
+    for path, method, operation in operations(document):
+        url = _concrete(path, operation)
+        variants = [url, url.rstrip("/")] if url.endswith("/") else [url]
+        for variant in variants:
+            scope = {"type": "http", "path": variant, "method": method.upper(), "root_path": ""}
+            matches = [route.matches(scope)[0] for route in app.routes]
+            assert Match.FULL in matches, f"{method.upper()} {variant} is documented, not served"
+    ws_path = document["x-websocket"]["path"].replace("{chat_id}", "7")
+    for variant in (ws_path, ws_path.rstrip("/")):
+        scope = {"type": "websocket", "path": variant, "root_path": ""}
+        assert any(route.matches(scope)[0] == Match.FULL for route in app.routes), variant
+
+
+# --- examples -----------------------------------------------------------------------------
+
+
+def test_every_operation_has_request_and_response_examples(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        for content in operation.get("requestBody", {}).get("content", {}).values():
+            assert "example" in content, (path, method)
+        for status, response in operation["responses"].items():
+            for media, content in response.get("content", {}).items():
+                assert "example" in content, (path, method, status, media)
+        for parameter in operation.get("parameters", []):
+            assert "example" in parameter, (path, method, parameter["name"])
+
+
+def test_every_example_validates_against_its_own_schema() -> None:
+    served = DocSite(OPERATIONS).document
+    checked = 0
+    for at, example in examples(served):
+        errors = list(validator_for(served, at).iter_errors(example))
+        assert not errors, (at, example, [e.message for e in errors])
+        checked += 1
+    assert checked > 100
+
+
+def test_an_example_that_breaks_its_schema_is_caught(document: dict[str, Any]) -> None:
+    at = pointer("components", "schemas", "Message")
+    assert not validator_for(document, at).is_valid({"id": 1})
+    assert not validator_for(document, at).is_valid(
+        {**_message_example(document), "content": "x" * (rules.CONTENT_MAX + 1)}
+    )
+
+
+def _message_example(document: dict[str, Any]) -> dict[str, Any]:
+    op = document["paths"]["/api/messages/{message_id}/"]["get"]
+    example = op["responses"]["200"]["content"]["application/json"]["example"]
+    assert isinstance(example, dict)
+    return example
+
+
+# --- what the document says -----------------------------------------------------------------
+
+
+def test_limits_from_the_rules_are_in_the_schemas(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    username = schemas["Registration"]["properties"]["username"]
+    assert username["maxLength"] == rules.USERNAME_MAX == 150
+    assert re.fullmatch(username["pattern"].strip("^$"), "a.b@c+d-e_f")
+    assert not re.search(username["pattern"], "no spaces")
+    assert schemas["SendIn"]["properties"]["content"]["maxLength"] == rules.CONTENT_MAX
+    assert schemas["SendIn"]["properties"]["client_id"]["maxLength"] == rules.CLIENT_ID_MAX == 64
+    assert schemas["ChatDraft"]["properties"]["name"]["maxLength"] == rules.CHAT_NAME_MAX
+    assert schemas["ChatDraft"]["properties"]["participant_ids"]["items"]["minimum"] == 1
+    assert schemas["Message"]["properties"]["id"]["minimum"] == 1
+    assert schemas["Registration"]["properties"]["password"]["minLength"] == rules.PASSWORD_MIN
+    messages = document["paths"]["/api/chats/{chat_id}/messages/"]["get"]
+    params = {p["name"]: p for p in messages["parameters"]}
+    assert params["chat_id"]["schema"]["minimum"] == 1
+    assert params["limit"]["schema"]["minimum"] == 1
+    assert "maximum" not in params["limit"]["schema"]  # larger is clamped, not refused
+    assert str(rules.PAGE_MAX) in params["limit"]["description"]
+    assert "treated as" in params["limit"]["description"]
+
+
+def test_types_map_to_json_schema(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    message = schemas["Message"]["properties"]
+    assert message["timestamp"] == {**message["timestamp"], "type": "string", "format": "date-time"}
+    assert message["client_id"]["type"] == ["string", "null"]
+    assert message["sender"]["$ref"] == "#/components/schemas/User"
+    chat = schemas["Chat"]["properties"]
+    assert chat["participants"]["type"] == "array"
+    assert chat["participants"]["items"] == {"$ref": "#/components/schemas/User"}
+    assert chat["last_message"]["anyOf"] == [
+        {"$ref": "#/components/schemas/Message"},
+        {"type": "null"},
+    ]
+    assert schemas["UserType"] == {"type": "string", "enum": ["owner", "student", "staff"]}
+    assert schemas["AdminUser"]["properties"]["is_admin"]["type"] == "boolean"
+    assert set(schemas["Session"]["required"]) == set(schemas["Me"]["required"]) | {"token"}
+    assert schemas["Registration"]["required"] == ["username", "password", "password_confirm"]
+    assert "required" not in schemas["AccountEdit"]
+    validation = schemas["ValidationError"]["additionalProperties"]
+    assert validation == {"type": "array", "items": {"type": "string"}, "minItems": 1}
+
+
+def test_security_schemes_and_public_operations(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["Token"] == {**schemes["Token"], "type": "apiKey", "in": "header"}
+    assert schemes["Token"]["name"] == "Authorization"
+    assert "Token <key>" in schemes["Token"]["description"]
+    assert schemes["Bearer"] == {**schemes["Bearer"], "type": "http", "scheme": "bearer"}
+    assert schemes["cookieAuth"] == {**schemes["cookieAuth"], "type": "apiKey", "in": "cookie"}
+    assert schemes["cookieAuth"]["name"] == "sessionid"
+    assert "X-CSRFToken" in schemes["cookieAuth"]["description"]
+    assert document["security"] == [{"Token": []}, {"Bearer": []}, {"cookieAuth": []}]
+    for op in OPERATIONS:
+        documented = document["paths"][op.path][op.method.lower()]
+        if op.auth:
+            assert "security" not in documented, op.name  # the document's default applies
+            assert "401" in documented["responses"], op.name
+        else:
+            assert documented["security"] == [], op.name
+
+
+def test_error_responses_and_their_headers(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        responses = operation["responses"]
+        if "401" in responses:
+            assert responses["401"]["headers"]["WWW-Authenticate"]["required"] is True
+        if "429" in responses:
+            assert responses["429"]["headers"]["Retry-After"]["required"] is True
+        if "400" in responses and path.startswith("/api/") and "requestBody" not in operation:
+            schema = responses["400"]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ValidationError"}, (path, method)
+    login = document["paths"]["/api/login/"]["post"]["responses"]
+    assert {"200", "400", "401", "429"} <= set(login)
+    send = document["paths"]["/api/chats/{chat_id}/send_message/"]["post"]["responses"]
+    assert {"200", "201", "400", "401", "403", "404", "413", "415"} == set(send)
+    delete = document["paths"]["/api/admin/chats/{chat_id}/"]["delete"]["responses"]
+    assert "content" not in delete["204"]
+
+
+def test_paged_lists_document_the_link_header(document: dict[str, Any]) -> None:
+    paged = {
+        (op.path, op.method.lower())
+        for op in OPERATIONS
+        if op.query is not None and "after" in attrs.fields_dict(op.query)
+    }
+    assert len(paged) == 6
+    for path, method, operation in operations(document):
+        headers = operation["responses"].get("200", {}).get("headers", {})
+        assert ("Link" in headers) == ((path, method) in paged), (path, method)
+
+
+def test_the_websocket_is_documented_as_an_extension(document: dict[str, Any]) -> None:
+    ws = document["x-websocket"]
+    assert ws["path"] == "/ws/chat/{chat_id}/"
+    assert {"4401", "4404", "1009", "1013", "1001", "1008"} == set(ws["closeCodes"])
+    assert set(ws["errorCodes"]) == {
+        "invalid_json",
+        "invalid_frame",
+        "invalid_content",
+        "unknown_type",
+        "rate_limited",
+    }
+    assert {p["name"] for p in ws["parameters"]} == {"chat_id", "token", "after"}
+    assert ws["maxFrameBytes"] == 64 * 1024
+    schemas = document["components"]["schemas"]
+    message = schemas["WsMessageFrame"]["properties"]["message"]
+    assert message == {"$ref": "#/components/schemas/Message"}
+    assert schemas["WsClientFrame"]["allOf"][0] == {"$ref": "#/components/schemas/SendIn"}
+    assert "retry_after_ms" in schemas["WsErrorFrame"]["properties"]
+    description = document["info"]["description"]
+    assert "## WebSocket" in description
+    for code in ws["closeCodes"]:
+        assert f"| {code} |" in description
+
+
+# --- one source of truth --------------------------------------------------------------------
+
+
+@attrs.frozen
+class EditedMessageOut(MessageOut):
+    """A message as a future version might render it."""
+
+    edited_at: datetime | None
+    reactions: list[str]
+
+
+@attrs.frozen
+class PrioritySendIn(SendIn):
+    priority: int = 0
+
+
+@attrs.frozen
+class SearchWindowQuery(WindowQuery):
+    contains: str = ""
+    around: QueryInt | None = None
+
+
+def test_a_field_added_to_a_wire_class_changes_the_document_with_no_other_edit(
+    document: dict[str, Any],
+) -> None:
+    (send,) = [op for op in OPERATIONS if op.name == "send_message"]
+    (history,) = [op for op in OPERATIONS if op.name == "chat_messages"]
+    changed = [op for op in OPERATIONS if op.name not in ("send_message", "chat_messages")] + [
+        attrs.evolve(
+            send, body=PrioritySendIn, responses={**send.responses, 201: EditedMessageOut}
+        ),
+        attrs.evolve(history, query=SearchWindowQuery),
+    ]
+    evolved = build_document(changed)
+    validate(evolved)
+
+    schemas = evolved["components"]["schemas"]
+    edited = schemas["EditedMessage"]
+    assert edited["description"] == "A message as a future version might render it."
+    assert edited["properties"]["edited_at"]["type"] == ["string", "null"]
+    assert edited["properties"]["edited_at"]["format"] == "date-time"
+    assert edited["properties"]["reactions"] == {"type": "array", "items": {"type": "string"}}
+    assert set(edited["required"]) == set(schemas["Message"]["required"]) | {
+        "edited_at",
+        "reactions",
+    }
+    assert schemas["PrioritySendIn"]["properties"]["priority"] == {"type": "integer", "default": 0}
+    assert "priority" not in schemas["PrioritySendIn"].get("required", [])
+
+    op = evolved["paths"]["/api/chats/{chat_id}/send_message/"]["post"]
+    created = op["responses"]["201"]["content"]["application/json"]
+    assert created["schema"] == {"$ref": "#/components/schemas/EditedMessage"}
+    assert {"edited_at", "reactions"} <= set(created["example"])
+    params = {
+        p["name"]: p
+        for p in evolved["paths"]["/api/chats/{chat_id}/messages/"]["get"]["parameters"]
+    }
+    assert params["contains"]["schema"] == {"type": "string", "default": ""}
+    assert params["around"]["schema"] == {"type": "integer"}
+    assert params["around"]["required"] is False
+
+    for at, example in examples(evolved):
+        assert validator_for(evolved, at).is_valid(example), (at, example)
+    # and nothing else moved
+    assert evolved["paths"]["/api/me/"] == document["paths"]["/api/me/"]
+
+
+def test_a_type_the_generator_does_not_know_is_an_error_not_a_guess() -> None:
+    @attrs.frozen
+    class Odd:
+        value: complex
+
+    (me,) = [op for op in OPERATIONS if op.name == "me"]
+    with pytest.raises(TypeError, match="no JSON Schema"):
+        build_document([attrs.evolve(me, responses={200: Odd})])
+
+
+def test_doc_only_metadata_stays_in_the_http_adapter() -> None:
+    assert notes.__name__.startswith("adapters.http.")
+    for owner, _ in notes.FIELDS:
+        assert owner is object or attrs.has(owner), owner
+
+
+# --- the pages ------------------------------------------------------------------------------
+
+
+def test_the_pages_load_nothing_from_elsewhere(served: tuple[Client, dict[str, Any]]) -> None:
+    client, _ = served
+    for page in ("/api/docs/", "/api/docs", "/api/redoc/", "/api/redoc"):
+        response = client.get(page)
+        assert response.status_code == 200, page
+        assert response.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        assert not re.search(r"(?:https?:)?//", response.text), page
+        for asset in re.findall(r'(?:src|href)="([^"]+)"', response.text):
+            assert asset.startswith(STATIC_PATH), asset
+            fetched = client.get(asset)
+            assert fetched.status_code == 200, asset
+            assert fetched.content, asset
+    redoc = client.get(STATIC_PATH + "redoc.standalone.js")
+    assert REDOC_LOGO not in redoc.content
+    assert client.get(STATIC_PATH + "nothing.js").status_code == 404
+    assert client.get(STATIC_PATH + "..%2F..%2Fapi.py").status_code == 404
+
+
+def test_the_swagger_page_asks_for_persisted_authorization_and_no_validator(
+    served: tuple[Client, dict[str, Any]],
+) -> None:
+    client, _ = served
+    page = client.get("/api/docs/").text
+    (config,) = re.findall(
+        r'<script type="application/json" id="swagger-config">(.*?)</script>', page
+    )
+    settings = json.loads(config)
+    assert settings["persistAuthorization"] is True
+    assert settings["validatorUrl"] is None
+    assert settings["url"] == "/api/schema/"
