@@ -68,6 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from .server import serve
 
+    if args.workers > 1:
+        print(
+            "warning: the notifier is in-process: with several workers, a WebSocket hears "
+            "only the messages stored through its own worker (REST and storage are shared).",
+            file=sys.stderr,
+        )
+
     serve(args.host, args.port, workers=args.workers, reload=args.reload, log_level=args.log_level)
     return 0
 
