@@ -220,15 +220,24 @@ class ChatSocket:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         ws = WebSocket(scope, receive, send)
-        await ws.accept()
         try:
             credential, chat_id, after = await self._admit(ws)
         except _Refused as refusal:
+            # Accepted first so that a browser can read the close code; nothing of the
+            # chat was sent.
+            await ws.accept()
             await ws.close(refusal.code)
             return
         digest = self._hub.digest(credential.token)
         conn = Connection(ws, chat_id, credential, digest, self._config.queue_bytes)
+        # Join before accepting: once the client's handshake completes, it hears every
+        # message stored from then on (what arrives meanwhile waits in its queue).
         self._hub.join(conn)
+        try:
+            await ws.accept()
+        except Exception:
+            self._hub.leave(conn)
+            raise
         tasks = [
             asyncio.create_task(self._write(conn, after)),
             asyncio.create_task(self._read(conn)),
