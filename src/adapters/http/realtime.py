@@ -92,11 +92,13 @@ class Connection:
         self, ws: WebSocket, chat_id: int, credential: Credential, token_digest: str, limit: int
     ) -> None:
         self.ws = ws
+        self._send = ws._send
         self.chat_id = chat_id
         self.user = credential.user
         self.token = credential.token
         self.token_digest = token_digest
-        self.closed = asyncio.Event()  # close() was called
+        # Set when close() is called; a bare future, awaited beside the tasks.
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.finished = asyncio.Event()  # the socket is closed and forgotten
         self._limit = limit
         self._queue: collections.deque[tuple[int, str]] = collections.deque()
@@ -123,13 +125,15 @@ class Connection:
             self.closing = code
             self._queue.clear()
             self._queued_bytes = 0
-            self.closed.set()
+            self.closed.set_result(None)
 
     async def send(self, message_id: int, frame: str) -> None:
         """Send unless an equal or later id went already: ids only grow on a socket."""
         if message_id > self.last_sent_id:
             self.last_sent_id = message_id
-            await self.ws.send_text(frame)
+            # Straight to the server's ASGI send: the hot path of every delivery, with
+            # none of Starlette's per-message state bookkeeping (the socket is open).
+            await self._send({"type": "websocket.send", "text": frame})
 
     async def drain(self) -> None:
         """Send queued frames, forever (the connection's owner cancels it)."""
@@ -242,11 +246,10 @@ class ChatSocket:
             asyncio.create_task(self._write(conn, after)),
             asyncio.create_task(self._read(conn)),
             asyncio.create_task(self._watch(conn)),
-            asyncio.create_task(conn.closed.wait()),
         ]
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
+            done, _ = await asyncio.wait([*tasks, conn.closed], return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {conn.closed}:
                 if not task.cancelled() and (error := task.exception()) is not None:
                     log.error("socket on chat %s failed", chat_id, exc_info=error)
         finally:
