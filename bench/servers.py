@@ -1,0 +1,210 @@
+"""Starting and stopping the two servers, and the accounts and chats a scenario needs.
+
+Each scenario gets a fresh server process on a fresh SQLite file, and only one server
+runs at a time, so neither competes with the other for the two cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+
+from lib import HOST, proc_cpu_seconds, proc_status_kib
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_DIR = Path("/work/shared/baseline/seed_django")
+PASSWORD = "Bench-zebra-7731-quartz"  # noqa: S105 - a throwaway benchmark password
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@attrs.define
+class Server:
+    """A server process listening on ``127.0.0.1:port``."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    port: int
+    db: Path
+    log: Path
+    cwd: Path
+    ready_timeout: float = 60.0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def base(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                env={**os.environ, **self.env},
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start: {self.log_tail()}")
+            try:
+                status = httpx.get(f"{self.base}/api/me/", timeout=2).status_code
+                if status == 401:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{self.name} not ready in {self.ready_timeout} s: {self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def rss_kib(self) -> int | None:
+        return proc_status_kib(self.pid, "VmRSS")
+
+    def cpu_seconds(self) -> float | None:
+        return proc_cpu_seconds(self.pid)
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@attrs.frozen
+class Config:
+    """What the run needs to know to start servers."""
+
+    workdir: Path
+    seed_venv: Path
+    ws_sends_per_second: int
+    ws_send_burst: int
+    profile_dir: Path | None = None  # py-spy profiles of chatcore's measured windows
+
+    def baseline_available(self) -> bool:
+        return (self.seed_venv / "bin" / "daphne").exists() and (SEED_DIR / "run.sh").exists()
+
+    def chatcore_env(self) -> dict[str, str]:
+        return {
+            "CHATCORE_WS_SENDS_PER_SECOND": str(self.ws_sends_per_second),
+            "CHATCORE_WS_SEND_BURST": str(self.ws_send_burst),
+        }
+
+
+def chatcore(cfg: Config, tag: str, db: Path | None = None) -> Server:
+    port = free_port()
+    db = db or Path(tempfile.mkdtemp(prefix=f"chatcore-{tag}-", dir=cfg.workdir)) / "db.sqlite3"
+    argv = [sys.executable, "-m", "entrypoints.cli", "serve", "--host", HOST, "--port", str(port)]
+    # uvicorn's access log is off at "warning": Daphne runs without one too.
+    argv += ["--log-level", "warning"]
+    env = {"CHATCORE_DATABASE": str(db), **cfg.chatcore_env()}
+    return Server("chatcore", argv, env, port, db, db.with_suffix(".log"), REPO)
+
+
+def baseline(cfg: Config, tag: str) -> Server:
+    port = free_port()
+    db = Path(tempfile.mkdtemp(prefix=f"seed-{tag}-", dir=cfg.workdir)) / "db.sqlite3"
+    argv = ["bash", str(SEED_DIR / "run.sh"), str(port), str(db)]
+    env = {"SEED_VENV": str(cfg.seed_venv)}
+    return Server("baseline", argv, env, port, db, db.with_suffix(".log"), cfg.workdir)
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@attrs.frozen
+class Account:
+    id: int
+    username: str
+    token: str
+
+
+def _check(response: httpx.Response, expected: int, what: str) -> Any:
+    if response.status_code != expected:
+        raise RuntimeError(f"{what}: HTTP {response.status_code} {response.text[:300]}")
+    return response.json()
+
+
+def register(server: Server, count: int, prefix: str) -> list[Account]:
+    """``count`` new accounts (sequentially: both servers hash passwords on purpose)."""
+    accounts = []
+    with httpx.Client(base_url=server.base, timeout=60) as client:
+        for n in range(count):
+            username = f"{prefix}{n}"
+            body = {
+                "username": username,
+                "email": f"{username}@example.com",  # the baseline requires one
+                "password": PASSWORD,
+                "password_confirm": PASSWORD,
+                "user_type": "student",
+            }
+            data = _check(client.post("/api/register/", json=body), 201, "register")
+            accounts.append(Account(int(data["id"]), username, str(data["token"])))
+    return accounts
+
+
+def create_chats(server: Server, owner: Account, members: list[Account], count: int) -> list[int]:
+    """``count`` chats, each with every one of ``members`` (``owner`` among them)."""
+    ids = []
+    with httpx.Client(base_url=server.base, timeout=60) as client:
+        for n in range(count):
+            body = {"name": f"bench {n}", "participant_ids": [m.id for m in members]}
+            data = _check(
+                client.post(
+                    "/api/chats/", json=body, headers={"Authorization": f"Token {owner.token}"}
+                ),
+                201,
+                "create chat",
+            )
+            ids.append(int(data["id"]))
+    return ids
+
+
+def tokens(accounts: list[Account]) -> list[str]:
+    return [a.token for a in accounts]
