@@ -1,6 +1,6 @@
 """Summarise a py-spy raw profile written by ``run.py --profile DIR``.
 
-    /tmp/v/bin/python bench/profile_summary.py DIR/fanout_chatcore_20x10x50.txt [--top N]
+    .venv/bin/python bench/profile_summary.py DIR/fanout_chatcore_20x10x50.txt [--top N]
 
 Prints the samples per thread, then the share of samples whose innermost frame is in
 each source file, then the top functions (at file:line) by self and by inclusive

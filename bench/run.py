@@ -1,6 +1,6 @@
 """chatcore benchmark, against the Django/DRF/Channels/Daphne baseline in the same run.
 
-    /tmp/v/bin/python bench/run.py [--quick] [--only NAME[,NAME]] [--baseline/--no-baseline]
+    .venv/bin/python bench/run.py [--quick] [--only NAME[,NAME]] [--baseline/--no-baseline]
                                    [--out FILE] [--seed-venv DIR] [--clients N]
 
 Scenarios (``--only`` names): fanout, fanout_heavy, rest, history, idle_sockets,
