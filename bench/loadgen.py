@@ -72,6 +72,21 @@ def entry(
     out.put(("result", index, result))
 
 
+async def _run_clients(
+    clients: list[Any], loop: Callable[[int, Any], Awaitable[None]]
+) -> tuple[float, float, float]:
+    """Run ``loop(k, client)`` for every client at once, then close the clients:
+    (CPU seconds of this process, monotonic start, monotonic finish)."""
+    cpu = time.process_time()
+    started = monotonic()
+    await asyncio.gather(*(loop(k, c) for k, c in enumerate(clients)))
+    finished = monotonic()
+    cpu = time.process_time() - cpu
+    for client in clients:
+        await client.close()
+    return cpu, started, finished
+
+
 async def ws_open(uri: str) -> ClientConnection:
     # No permessage-deflate (same for both servers): the clients share the server's
     # cores, and compressing 100-byte frames buys nothing.
@@ -388,13 +403,7 @@ async def rest_send(spec: Spec, ctl: Control) -> Result:
             latencies.append(monotonic() - started)
             statuses[response.status] += 1
 
-    cpu = time.process_time()
-    started = monotonic()
-    await asyncio.gather(*(loop(k, c) for k, c in enumerate(clients)))
-    finished = monotonic()
-    cpu = time.process_time() - cpu
-    for client in clients:
-        await client.close()
+    cpu, started, finished = await _run_clients(clients, loop)
     return {
         "cpu_seconds": cpu,
         "started": started,
@@ -515,13 +524,7 @@ async def login_storm(spec: Spec, ctl: Control) -> Result:
             statuses[response.status] += 1
             latencies.append(monotonic() - started)
 
-    cpu = time.process_time()
-    started = monotonic()
-    await asyncio.gather(*(loop(k, c) for k, c in enumerate(clients)))
-    finished = monotonic()
-    cpu = time.process_time() - cpu
-    for client in clients:
-        await client.close()
+    cpu, started, finished = await _run_clients(clients, loop)
     return {
         "cpu_seconds": cpu,
         "started": started,
