@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import attrs
 
-from chatcore.errors import Conflict
+from chatcore.errors import Conflict, NotFound
 from chatcore.model import (
     Chat,
     Counts,
@@ -206,6 +206,8 @@ class InMemoryMessageStore:
         self._s = state
 
     async def add(self, message: NewMessage) -> tuple[Message, bool]:
+        if message.chat_id not in self._s.chats_of_user.get(message.sender_id, ()):
+            raise NotFound
         key = None
         if message.client_id is not None:
             key = (message.chat_id, message.sender_id, message.client_id)
@@ -263,6 +265,11 @@ class InMemoryTokenStore:
 
     async def get(self, digest: str) -> TokenRecord | None:
         return self._s.tokens.get(digest)
+
+    async def holder(self, digest: str) -> tuple[TokenRecord, User] | None:
+        record = self._s.tokens.get(digest)
+        user = None if record is None else self._s.users.get(record.user_id)
+        return None if record is None or user is None else (record, user)
 
     async def delete(self, digest: str) -> None:
         self._s.tokens.pop(digest, None)

@@ -119,14 +119,14 @@ class Accounts:
 
     async def authenticate(self, token: str) -> User:
         digest = self._deps.tokens.digest(token)
-        record = await self._tokens.get(digest)
-        if record is None:
+        found = await self._tokens.holder(digest)
+        if found is None:
             raise AuthenticationFailed("Invalid token.")
+        record, user = found
         if record.expires_at <= self._deps.clock.now():
             await self._tokens.delete(digest)
             raise AuthenticationFailed("Token has expired.")
-        user = await self._users.get(record.user_id)
-        if user is None or not user.is_active:
+        if not user.is_active:
             raise AuthenticationFailed("User inactive or deleted.")
         return user
 

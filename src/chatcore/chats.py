@@ -86,12 +86,15 @@ class Chats:
         """Store a message and publish it to the chat's listeners. Returns the message
         and whether it is new: a repeated ``client_id`` of the same sender in the same
         chat stores and publishes nothing and returns the original."""
-        await self._require_member(actor, chat_id)
         errors = Errors()
         text = check_text(content, CONTENT_MAX, "content", errors)
         key = check_client_id(client_id, errors)
-        errors.raise_if_any()
+        if errors.fields:
+            await self._require_member(actor, chat_id)  # an outsider gets 404, never 400
+            errors.raise_if_any()
         draft = NewMessage(chat_id, actor.id, text, self._deps.clock.now(), key)
+        # Storage checks membership in the same atomic step (one read fewer per send,
+        # and no window between the check and the insert): NotFound for an outsider.
         message, created = await self._messages.add(draft)
         if created:
             await self._deps.notifier.publish(message)

@@ -90,6 +90,9 @@ class MessageStore(Protocol):
     async def add(self, message: NewMessage) -> tuple[Message, bool]:
         """Store the message and make it its chat's ``last_message``, atomically.
 
+        Raises ``NotFound`` when the sender is not a participant of the chat (or there
+        is no such chat), checked in the same atomic step as the insert.
+
         When ``client_id`` is set and the same sender already stored a message with it
         in the same chat, store nothing and return ``(that message, False)``; otherwise
         ``(the new message, True)``. Ids grow in storage order across all chats.
@@ -112,6 +115,10 @@ class TokenStore(Protocol):
     async def add(self, token: TokenRecord) -> None: ...
 
     async def get(self, digest: str) -> TokenRecord | None: ...
+
+    async def holder(self, digest: str) -> tuple[TokenRecord, User] | None:
+        """The token and the user holding it, in one read (every request does this)."""
+        ...
 
     async def delete(self, digest: str) -> None: ...
 

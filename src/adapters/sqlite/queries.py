@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from chatcore.errors import Conflict
+from chatcore.errors import Conflict, NotFound
 from chatcore.model import (
     Chat,
     Counts,
@@ -255,6 +255,12 @@ def _chats(conn: sqlite3.Connection, chat_rows: list[Row]) -> list[Chat]:
 
 
 def add_message(conn: sqlite3.Connection, new: NewMessage) -> tuple[Message, bool]:
+    member = conn.execute(
+        "SELECT 1 FROM chat_members WHERE chat_id = ? AND user_id = ?",
+        (new.chat_id, new.sender_id),
+    ).fetchone()
+    if member is None:
+        raise NotFound
     if new.client_id is not None:
         row = conn.execute(
             "SELECT id FROM messages WHERE chat_id = ? AND sender_id = ? AND client_id = ?",
@@ -395,6 +401,22 @@ def get_token(conn: sqlite3.Connection, digest: str) -> TokenRecord | None:
         return None
     digest, user_id, created_at, expires_at = row
     return TokenRecord(digest, user_id, rows.time_value(created_at), rows.time_value(expires_at))
+
+
+def token_holder(conn: sqlite3.Connection, digest: str) -> tuple[TokenRecord, User] | None:
+    row = conn.execute(
+        _select(
+            f"t.created_at, t.expires_at, {USER_COLUMNS}",
+            "FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = ?",
+        ),
+        (digest,),
+    ).fetchone()
+    if row is None:
+        return None
+    created_at, expires_at, *user_row = row
+    user = rows.user(user_row)
+    record = TokenRecord(digest, user.id, rows.time_value(created_at), rows.time_value(expires_at))
+    return record, user
 
 
 def delete_token(conn: sqlite3.Connection, digest: str) -> None:

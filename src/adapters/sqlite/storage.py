@@ -114,6 +114,9 @@ class SqliteTokenStore:
     async def get(self, digest: str) -> TokenRecord | None:
         return await self._engine.read(lambda conn: queries.get_token(conn, digest))
 
+    async def holder(self, digest: str) -> tuple[TokenRecord, User] | None:
+        return await self._engine.read(lambda conn: queries.token_holder(conn, digest))
+
     async def delete(self, digest: str) -> None:
         await self._engine.write(lambda conn: queries.delete_token(conn, digest))
 

@@ -8,10 +8,12 @@ import random
 from datetime import timedelta, timezone
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from storage_support import START, Seed, everything_in, ids
 
+from chatcore.errors import NotFound
 from chatcore.model import Chat, Message, MessageQuery, NewMessage, User
 from chatcore.ports import Storage
 from chatcore.rules import MAX_ID
@@ -31,6 +33,21 @@ async def test_add_stores_and_returns_the_message(storage: Storage) -> None:
     assert message.client_id == "k1"
     assert await storage.messages.get(message.id) == message
     assert await storage.messages.get(message.id + 1) is None
+
+
+async def test_only_participants_can_add_and_a_missing_chat_is_not_found(
+    storage: Storage,
+) -> None:
+    seed = Seed(storage)
+    ann, eve = await seed.user("ann"), await seed.user("eve")
+    chat = await seed.chat(ann)
+    for draft in (seed.draft(chat, eve, "let me in"), seed.draft(chat, eve, "x", "k")):
+        with pytest.raises(NotFound):
+            await storage.messages.add(draft)
+    missing = attrs.evolve(seed.draft(chat, ann, "nowhere"), chat_id=chat.id + 1000)
+    with pytest.raises(NotFound):
+        await storage.messages.add(missing)
+    assert await everything_in(storage, chat) == []
 
 
 async def test_ids_grow_in_storage_order_across_chats(storage: Storage) -> None:

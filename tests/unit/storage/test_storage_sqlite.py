@@ -26,6 +26,7 @@ from adapters.sqlite import (
     queries,
 )
 from adapters.sqlite.connection import connect
+from chatcore.errors import NotFound
 from chatcore.model import Chat, Message, MessageQuery, NewMessage, TokenRecord, User, UserType
 
 HERE = Path(__file__).parent
@@ -151,8 +152,15 @@ async def test_foreign_keys_are_enforced(db_path: Path) -> None:
     with SqliteStorage(db_path) as storage:
         with pytest.raises(sqlite3.IntegrityError):
             await storage.chats.add("nobody here", [42], START)
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(NotFound):  # the adapter refuses a non-member before the insert
             await storage.messages.add(NewMessage(7, 42, "to no chat", START))
+    with raw(db_path) as conn:  # and the schema itself refuses such a row
+        conn.execute("PRAGMA foreign_keys = ON")
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute(
+                "INSERT INTO messages (chat_id, sender_id, content, timestamp)"
+                " VALUES (7, 42, 'to no chat', '2026-01-01T00:00:00+00:00')"
+            )
 
 
 async def test_times_are_stored_as_utc_text_with_microseconds(db_path: Path) -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from storage_support import Seed
 
-from chatcore.model import TokenRecord
+from chatcore.model import TokenRecord, UserChanges
 from chatcore.ports import Storage
 
 
@@ -39,3 +39,16 @@ async def test_delete_for_user_revokes_all_of_theirs_and_counts_them(storage: St
     assert await storage.tokens.delete_for_user(ann.id) == 0
     assert await storage.tokens.get("ann-0") is None
     assert await storage.tokens.get("ben") == bens
+
+
+async def test_holder_reads_the_token_with_its_current_user(storage: Storage) -> None:
+    seed = Seed(storage)
+    ann = await seed.user("ann")
+    token = TokenRecord("digest-ann", ann.id, seed.tick(), seed.tick() + timedelta(days=1))
+    await storage.tokens.add(token)
+    assert await storage.tokens.holder("digest-ann") == (token, ann)
+    assert await storage.tokens.holder("unknown") is None
+    edited = await storage.users.update(ann.id, UserChanges(is_active=False))
+    assert await storage.tokens.holder("digest-ann") == (token, edited)
+    await storage.users.delete(ann.id)
+    assert await storage.tokens.holder("digest-ann") is None
