@@ -109,6 +109,16 @@ async def closed_with(ws: ClientConnection) -> int | None:
         return closed.rcvd.code if closed.rcvd else None
 
 
+async def refused_with(ws: ClientConnection) -> int | None:
+    """The close code of a refusal, checking that nothing came before it (API.md:
+    nothing of the chat is sent before the credential and membership checks pass)."""
+    try:
+        frame = await asyncio.wait_for(ws.recv(), RECV_GUARD)
+    except websockets.ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None
+    pytest.fail(f"the server sent {frame!r} before refusing the socket")
+
+
 async def test_two_participants_see_each_message_once_in_history_order(
     server: Any, api: Any
 ) -> None:
@@ -159,9 +169,9 @@ async def test_rest_sends_reach_the_sockets_and_outsiders_get_4404(server: Any, 
             (got,) = await messages(b, 1)
             assert got == sent
             async with eve.socket(chat) as e:
-                assert await closed_with(e) == 4404
+                assert await refused_with(e) == 4404
         async with alice.socket(999_999_999) as missing:
-            assert await closed_with(missing) == 4404
+            assert await refused_with(missing) == 4404
 
 
 @pytest.mark.parametrize("query", ["", "?token=nonsense"])
@@ -170,7 +180,7 @@ async def test_no_or_bad_credentials_get_4401(server: Any, api: Any, query: str)
         alice = await w.peer(api)
         chat = await w.chat(alice)
         async with websockets.connect(f"{w.ws_base}/ws/chat/{chat}/{query}") as ws:
-            assert await closed_with(ws) == 4401
+            assert await refused_with(ws) == 4401
 
 
 async def test_header_and_cookie_credentials_with_the_origin_check(server: Any, api: Any) -> None:
@@ -193,7 +203,7 @@ async def test_header_and_cookie_credentials_with_the_origin_check(server: Any, 
             assert (await messages(ws, 1))[0]["content"] == "by cookie"
         evil = "http://evil.example"
         async with websockets.connect(url, additional_headers=cookie, origin=evil) as ws:
-            assert await closed_with(ws) == 4401
+            assert await refused_with(ws) == 4401
 
 
 async def test_bad_frames_get_error_frames_and_the_socket_stays_open(server: Any, api: Any) -> None:

@@ -326,7 +326,7 @@ class ChatSocket:
             raw = event.get("text")
             if raw is None:
                 raw = (event.get("bytes") or b"").decode("utf-8", "replace")
-            if len(raw.encode("utf-8", "surrogatepass")) > self._config.max_frame_bytes:
+            if _too_big(raw, self._config.max_frame_bytes):
                 conn.close(CLOSE_TOO_BIG)
                 return
             await self._handle(conn, raw, bucket)
@@ -370,6 +370,14 @@ class ChatSocket:
 class _Refused(Exception):
     def __init__(self, code: int) -> None:
         self.code = code
+
+
+def _too_big(text: str, limit: int) -> bool:
+    """Whether the frame's UTF-8 form passes ``limit`` bytes, encoding it only when its
+    length alone cannot tell (a character is 1 to 4 bytes): not on every frame."""
+    if len(text) > limit:
+        return True
+    return len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 def _query_id(raw: str | None) -> int | None:
