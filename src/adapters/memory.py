@@ -123,6 +123,17 @@ class InMemoryUserStore:
         if user_id in self._s.users:
             self._s.password_hashes[user_id] = password_hash
 
+    async def change_password(
+        self, user_id: int, password_hash: str, keep_digest: str | None = None
+    ) -> bool:
+        if user_id not in self._s.users:
+            return False
+        self._s.password_hashes[user_id] = password_hash
+        doomed = [d for d, t in self._s.tokens.items() if t.user_id == user_id and d != keep_digest]
+        for digest in doomed:
+            del self._s.tokens[digest]
+        return True
+
     async def search(self, text: str, after: int | None, limit: int) -> list[User]:
         needle = username_key(text)
         found = (

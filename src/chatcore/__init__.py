@@ -4,7 +4,7 @@ Wire adapters with :func:`entrypoints.bootstrap.bootstrap` (or build :class:`Dep
 yourself) and call the use cases on :class:`Services`.
 """
 
-from .accounts import Accounts, Registration
+from .accounts import AccountChange, Accounts, Registration
 from .admin import AccountEdit, Admin
 from .chats import ChatDraft, Chats
 from .deps import Deps, Policy
@@ -33,6 +33,7 @@ from .paging import Window
 from .services import Services
 
 __all__ = [
+    "AccountChange",
     "AccountEdit",
     "Accounts",
     "Admin",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import attrs
 
 from .deps import Deps
-from .errors import AuthenticationFailed, Conflict, Throttled, ValidationFailed
-from .model import NewUser, Page, Revocation, Session, TokenRecord, User
+from .errors import AuthenticationFailed, Conflict, NotFound, Throttled, ValidationFailed
+from .model import NewUser, Page, Revocation, Session, TokenRecord, User, UserChanges
 from .paging import forward_page
 from .ports import UserStore
 from .rules import (
@@ -25,6 +25,8 @@ from .rules import (
 )
 
 USERNAME_TAKEN = "A user with that username already exists."
+WRONG_PASSWORD = "Your old password was entered incorrectly. Please enter it again."  # noqa: S105
+REQUIRED = "This field is required."
 _DUMMY_PASSWORD = "chatcore: no such user, hash anyway"  # noqa: S105 - not a credential
 
 
@@ -37,6 +39,16 @@ class Registration:
     password_confirm: str
     email: str | None = None
     user_type: str | None = None
+
+
+@attrs.frozen
+class AccountChange:
+    """The caller's change to their own account, as the client sends it: a new email,
+    and a new password, which needs the current one."""
+
+    email: str | None = None
+    password: str | None = None
+    current_password: str | None = None
 
 
 class Accounts:
@@ -104,6 +116,47 @@ class Accounts:
         if self._deps.hasher.needs_rehash(password_hash):
             await self._users.set_password_hash(user.id, await self._deps.hasher.hash(password))
         return user
+
+    async def update_me(self, actor: User, token: str, change: AccountChange) -> User:
+        """Change the actor's own email and/or password. A new password revokes every
+        other token and session of theirs (and closes their sockets); the credential
+        that made the change stays valid."""
+        errors = Errors()
+        email = None if change.email is None else check_email(change.email, errors)
+        if change.password is not None:
+            check_password(change.password, change.password, actor.username, errors)
+            if change.current_password is None:
+                errors.add("current_password", REQUIRED)
+        elif change.current_password is not None:
+            errors.add("password", REQUIRED)
+        errors.raise_if_any()
+        if change.password is not None:
+            assert change.current_password is not None
+            try:
+                await self._check_password(actor.username, change.current_password)
+            except AuthenticationFailed:
+                raise ValidationFailed.on("current_password", WRONG_PASSWORD) from None
+            await self.set_password(actor, change.password, keep_token=token)
+        if email is None:
+            return actor
+        updated = await self._users.update(actor.id, UserChanges(email=email))
+        if updated is None:  # deleted meanwhile
+            raise AuthenticationFailed("User inactive or deleted.")
+        return updated
+
+    async def set_password(self, user: User, password: str, keep_token: str | None = None) -> None:
+        """Give ``user`` a new password (checked against the password rules) and revoke
+        every credential of theirs but ``keep_token``, closing their live connections:
+        what a password change, an administrator's reset and ``chatcore changepassword``
+        all do."""
+        errors = Errors()
+        check_password(password, password, user.username, errors)
+        errors.raise_if_any()
+        keep = None if keep_token is None else self._deps.tokens.digest(keep_token)
+        password_hash = await self._deps.hasher.hash(password)
+        if not await self._users.change_password(user.id, password_hash, keep):
+            raise NotFound
+        await self._deps.notifier.revoke(Revocation(user.id, keep_digest=keep))
 
     async def issue_token(self, user: User) -> str:
         """A further credential for an authenticated user (a browser session, say)."""

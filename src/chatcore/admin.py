@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import attrs
 
-from .accounts import search_users
+from .accounts import Accounts, search_users
 from .deps import Deps
 from .errors import NON_FIELD, NotFound, ValidationFailed
 from .model import Chat, Message, MessageQuery, Page, Revocation, User, UserChanges
 from .paging import Window, forward_page, message_page
-from .rules import Errors, check_positive, check_user_type
+from .rules import Errors, check_password, check_positive, check_user_type
 
 
 @attrs.frozen
@@ -20,11 +20,13 @@ class AccountEdit:
     user_type: str | None = None
     is_active: bool | None = None
     is_admin: bool | None = None
+    password: str | None = None
 
 
 class Admin:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, accounts: Accounts) -> None:
         self._deps = deps
+        self._accounts = accounts
         self._users = deps.storage.users
         self._chats = deps.storage.chats
         self._messages = deps.storage.messages
@@ -37,14 +39,22 @@ class Admin:
         return await search_users(self._users, search, after, limit)
 
     async def edit_user(self, actor: User, user_id: int, edit: AccountEdit) -> User:
-        """Change an account; deactivating one revokes every token it holds. Admins may
-        not lock themselves out (deactivate themselves or drop their own flag)."""
+        """Change an account; deactivating one, or setting its password, revokes every
+        token it holds. Admins may not lock themselves out (deactivate themselves or
+        drop their own flag)."""
         _require_admin(actor)
         errors = Errors()
         user_type = None if edit.user_type is None else check_user_type(edit.user_type, errors)
         if user_id == actor.id and (edit.is_active is False or edit.is_admin is False):
             errors.add(NON_FIELD, "You cannot deactivate yourself or drop your own admin rights.")
+        if edit.password is not None:
+            check_password(edit.password, edit.password, "", errors)
         errors.raise_if_any()
+        user = await self._users.get(user_id)
+        if user is None:
+            raise NotFound
+        if edit.password is not None:  # checked again with the username, before any change
+            await self._accounts.set_password(user, edit.password)
         changes = UserChanges(user_type, edit.is_active, edit.is_admin)
         user = await self._users.update(user_id, changes)
         if user is None:

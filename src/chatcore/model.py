@@ -32,11 +32,12 @@ class User:
 
 @attrs.frozen
 class UserChanges:
-    """An administrator's edit of an account; None leaves a field as it is."""
+    """A validated edit of an account; None leaves a field as it is."""
 
     user_type: UserType | None = None
     is_active: bool | None = None
     is_admin: bool | None = None
+    email: str | None = None
 
 
 @attrs.frozen
@@ -100,10 +101,18 @@ class TokenRecord:
 @attrs.frozen
 class Revocation:
     """Credentials that stopped working: one token (by digest) or, with ``token_digest``
-    None, every credential of the user (deactivated or deleted)."""
+    None, every credential of the user (deactivated or deleted) except ``keep_digest``
+    (the one that changed the password, which stays logged in)."""
 
     user_id: int
     token_digest: str | None = None
+    keep_digest: str | None = None
+
+    def covers(self, user_id: int, digest: str) -> bool:
+        """Whether a credential of ``user_id`` with this digest is among those revoked."""
+        if user_id != self.user_id or digest == self.keep_digest:
+            return False
+        return self.token_digest is None or self.token_digest == digest
 
 
 @attrs.frozen

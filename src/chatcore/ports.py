@@ -46,7 +46,17 @@ class UserStore(Protocol):
         """The user with this username (compared by key) and their password hash."""
         ...
 
-    async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Replace the hash of the same password (a rehash with new parameters)."""
+        ...
+
+    async def change_password(
+        self, user_id: int, password_hash: str, keep_digest: str | None = None
+    ) -> bool:
+        """Store a new password's hash and revoke every token of the user but
+        ``keep_digest``, atomically (no old credential outlives the change); False if no
+        such user."""
+        ...
 
     async def search(self, text: str, after: int | None, limit: int) -> list[User]:
         """Users whose username key contains ``username_key(text)``, with ``id > after``,

@@ -19,4 +19,5 @@ class Services:
 
     @classmethod
     def build(cls, deps: Deps) -> Services:
-        return cls(deps, Accounts(deps), Chats(deps), Admin(deps))
+        accounts = Accounts(deps)
+        return cls(deps, accounts, Chats(deps), Admin(deps, accounts))

@@ -185,7 +185,7 @@ class Api:
 
     PASSWORD = "Quartz-lantern-7781"
     USER_KEYS = frozenset({"id", "username", "user_type"})
-    ME_KEYS = USER_KEYS | {"email", "date_joined"}
+    ME_KEYS = USER_KEYS | {"email", "date_joined", "is_admin"}
     AUTH_KEYS = ME_KEYS | {"token"}
     CHAT_KEYS = frozenset({"id", "name", "participants", "created_at", "last_message"})
     MESSAGE_KEYS = frozenset({"id", "chat", "sender", "content", "timestamp", "client_id"})
@@ -350,6 +350,7 @@ class Api:
         assert me["user_type"] in self.USER_TYPES
         assert me["email"] is None or isinstance(me["email"], str)
         self.assert_time(me["date_joined"])
+        assert isinstance(me["is_admin"], bool)
 
     def assert_admin_user(self, user: Any) -> None:
         assert isinstance(user, dict), user

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from chatcore.accounts import Registration
+from chatcore.accounts import AccountChange, Registration
 from chatcore.admin import AccountEdit
 from chatcore.chats import ChatDraft
 from chatcore.model import Page, Session
@@ -102,6 +102,14 @@ async def me(call: Call) -> Response:
     return respond(project(MeOut, call.user))
 
 
+async def update_me(call: Call) -> Response:
+    """Change the authenticated user's email, or password (with ``current_password``):
+    a new password logs out every other token and session of the user."""
+    assert call.credential is not None
+    user = await call.services.accounts.update_me(call.user, call.credential.token, call.body)
+    return respond(project(MeOut, user))
+
+
 async def list_users(call: Call) -> Response:
     """Users, to find whom to add to a chat: ``search`` matches usernames ignoring case."""
     q: UsersQuery = call.query
@@ -171,8 +179,8 @@ async def admin_list_users(call: Call) -> Response:
 
 
 async def admin_edit_user(call: Call) -> Response:
-    """Change an account's type, admin flag or active flag (deactivating revokes its
-    tokens)."""
+    """Change an account's type, admin flag, active flag or password (deactivating it or
+    setting its password revokes its tokens and closes its sockets)."""
     user = await call.services.admin.edit_user(call.user, call.path["user_id"], call.body)
     return respond(project(AdminUserOut, user))
 
@@ -230,6 +238,8 @@ OPERATIONS: list[Operation] = [
               _ok(SessionOut, 200, INVALID, AUTH, {429: Detail}), body=LoginIn, auth=False),
     Operation("POST", "/api/logout/", logout, "Log out", "accounts", _ok(Detail, 200, AUTH)),
     Operation("GET", "/api/me/", me, "Current user", "accounts", _ok(MeOut, 200, AUTH)),
+    Operation("PATCH", "/api/me/", update_me, "Change my account", "accounts",
+              _ok(MeOut, 200, INVALID, AUTH), body=AccountChange),
     Operation("GET", "/api/users/", list_users, "List users", "accounts",
               _ok(list[UserOut], 200, INVALID, AUTH), query=UsersQuery),
     Operation("GET", "/api/chats/", list_chats, "List my chats", "chats",

@@ -191,10 +191,7 @@ class Hub:
 
     def _revoked(self, revocation: Revocation) -> None:
         for conn in self.connections():
-            if conn.user.id == revocation.user_id and revocation.token_digest in (
-                None,
-                conn.token_digest,
-            ):
+            if revocation.covers(conn.user.id, conn.token_digest):
                 conn.close(CLOSE_POLICY)
 
 

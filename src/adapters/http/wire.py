@@ -18,6 +18,7 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
+from chatcore.accounts import AccountChange
 from chatcore.admin import AccountEdit
 from chatcore.errors import NON_FIELD, ValidationFailed
 from chatcore.model import UserType
@@ -37,7 +38,8 @@ NULL = "This field may not be null."
 
 NOT_NULL: dict[type, tuple[str, ...]] = {
     # Optional fields whose None means "leave unchanged": a JSON null is a mistake there.
-    AccountEdit: ("user_type", "is_active", "is_admin"),
+    AccountEdit: ("user_type", "is_active", "is_admin", "password"),
+    AccountChange: ("email", "password", "current_password"),
 }
 
 
@@ -59,6 +61,7 @@ class MeOut:
     email: str
     user_type: UserType
     date_joined: datetime
+    is_admin: bool
 
 
 @attrs.frozen
@@ -72,7 +75,6 @@ class SessionOut(MeOut):
 class AdminUserOut(MeOut):
     """An account as administrators see it."""
 
-    is_admin: bool
     is_active: bool
 
 

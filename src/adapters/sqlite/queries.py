@@ -114,6 +114,16 @@ def set_password_hash(conn: sqlite3.Connection, user_id: int, password_hash: str
     conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
 
 
+def change_password(
+    conn: sqlite3.Connection, user_id: int, password_hash: str, keep_digest: str | None
+) -> bool:
+    changed = conn.execute(
+        "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)
+    ).rowcount
+    conn.execute("DELETE FROM tokens WHERE user_id = ? AND digest IS NOT ?", (user_id, keep_digest))
+    return bool(changed)
+
+
 def search_users(conn: sqlite3.Connection, text: str, after: int | None, limit: int) -> list[User]:
     # A substring can use no index: this walks users in id order from ``after`` and stops
     # at ``limit`` matches. Its cost depends on the users, never on the messages.
@@ -133,8 +143,8 @@ def update_user(conn: sqlite3.Connection, user_id: int, changes: UserChanges) ->
     user_type = None if changes.user_type is None else changes.user_type.value
     conn.execute(
         "UPDATE users SET user_type = coalesce(?, user_type), is_active = coalesce(?, is_active),"
-        " is_admin = coalesce(?, is_admin) WHERE id = ?",
-        (user_type, changes.is_active, changes.is_admin, user_id),
+        " is_admin = coalesce(?, is_admin), email = coalesce(?, email) WHERE id = ?",
+        (user_type, changes.is_active, changes.is_admin, changes.email, user_id),
     )
     return get_user(conn, user_id)
 

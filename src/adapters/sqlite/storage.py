@@ -52,6 +52,13 @@ class SqliteUserStore:
             lambda conn: queries.set_password_hash(conn, user_id, password_hash)
         )
 
+    async def change_password(
+        self, user_id: int, password_hash: str, keep_digest: str | None = None
+    ) -> bool:
+        return await self._engine.write(
+            lambda conn: queries.change_password(conn, user_id, password_hash, keep_digest)
+        )
+
     async def search(self, text: str, after: int | None, limit: int) -> list[User]:
         return await self._engine.read(lambda conn: queries.search_users(conn, text, after, limit))
 

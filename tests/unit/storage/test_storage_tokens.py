@@ -52,3 +52,39 @@ async def test_holder_reads_the_token_with_its_current_user(storage: Storage) ->
     assert await storage.tokens.holder("digest-ann") == (token, edited)
     await storage.users.delete(ann.id)
     assert await storage.tokens.holder("digest-ann") is None
+
+
+async def test_change_password_revokes_all_but_the_kept_token_at_once(storage: Storage) -> None:
+    seed = Seed(storage)
+    ann, ben = await seed.user("ann"), await seed.user("ben")
+    for name in ("ann-1", "ann-2", "ann-3"):
+        await storage.tokens.add(TokenRecord(name, ann.id, seed.tick(), seed.tick()))
+    bens = TokenRecord("ben", ben.id, seed.tick(), seed.tick())
+    await storage.tokens.add(bens)
+
+    assert await storage.users.change_password(ann.id, "new-hash", keep_digest="ann-2")
+    assert await storage.tokens.get("ann-1") is None
+    assert await storage.tokens.get("ann-3") is None
+    assert await storage.tokens.get("ann-2") is not None
+    assert await storage.tokens.get("ben") == bens
+    found = await storage.users.password_hash("ann")
+    assert found is not None
+    assert found[1] == "new-hash"
+
+    assert await storage.users.change_password(ann.id, "newer-hash")  # keep nothing
+    assert await storage.tokens.get("ann-2") is None
+    assert not await storage.users.change_password(999, "hash")
+
+
+async def test_update_changes_the_email_and_nothing_else(storage: Storage) -> None:
+    seed = Seed(storage)
+    ann = await seed.user("ann")
+    changed = await storage.users.update(ann.id, UserChanges(email="new@example.org"))
+    assert changed is not None
+    assert changed.email == "new@example.org"
+    assert (changed.username, changed.user_type, changed.is_admin) == (
+        ann.username,
+        ann.user_type,
+        ann.is_admin,
+    )
+    assert await storage.users.get(ann.id) == changed
