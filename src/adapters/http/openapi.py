@@ -36,6 +36,7 @@ from .wire import REQUIRED, Detail, MessageOut, QueryInt, SendIn, converter
 OPENAPI_VERSION = "3.1.0"
 TITLE = "chatcore"
 JSON = "application/json"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 VALIDATION_ERROR = "ValidationError"
 SECURITY: list[dict[str, list[str]]] = [{name: []} for name in notes.SECURITY_SCHEMES]
 
@@ -205,8 +206,11 @@ class _Builder:
         if op.body is not None:
             doc["requestBody"] = {
                 "required": any(_required(f) for f in attrs.fields(op.body)),
+                # One schema in each encoding DRF's parsers took; in a form a list is a
+                # repeated key (OpenAPI's default "form" style with explode).
                 "content": {
-                    JSON: {"schema": self.schema(op.body), "example": self.example(op.body)}
+                    media: {"schema": self.schema(op.body), "example": self.example(op.body)}
+                    for media in (JSON, *FORM_TYPES)
                 },
             }
         doc["responses"] = self.responses(op)

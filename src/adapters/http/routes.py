@@ -11,10 +11,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Message
 
 from chatcore.errors import NotFound
 from chatcore.model import User
@@ -22,9 +24,11 @@ from chatcore.rules import MAX_ID
 from chatcore.services import Services
 
 from .auth import Credential, authenticate, check_csrf
-from .wire import render, structure
+from .wire import form_fields, render, structure, structure_body
 
 JSON_TYPES = ("application/json",)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+FORM_FIELDS_MAX = 2000  # repeated keys of a participant list included
 
 
 @attrs.frozen
@@ -82,26 +86,47 @@ def respond(value: object, status: int = 200, headers: Mapping[str, str] | None 
     return Response(render(value), status, headers, media_type="application/json")
 
 
-async def read_json(request: Request, limit: int) -> object:
-    """The request body as JSON, checked for size (413) and media type (415). An empty
-    body reads as ``{}``, so missing fields get their own "required" messages."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw request body, refused (413) past ``limit`` bytes, declared or sent."""
     declared = request.headers.get("content-length", "")
-    if declared.isdecimal() and int(declared) > limit:
+    if declared.isdecimal() and len(declared) < 20 and int(declared) > limit:
         raise HTTPException(413)
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > limit:
             raise HTTPException(413)
+    return bytes(raw)
+
+
+async def read_fields(request: Request, limit: int, cls: type) -> object:
+    """The request body as the JSON-like value to structure into ``cls``: JSON, or an
+    HTML form (urlencoded or multipart, lists as repeated keys), as DRF's default
+    parsers took them. Checked for size (413) and media type (415). An empty body reads
+    as ``{}``, so missing fields get their own "required" messages."""
+    raw = await read_body(request, limit)
     if not raw.strip():
         return {}
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media in FORM_TYPES:
+        return form_fields(await _form(request, raw), cls)
     if media not in JSON_TYPES and not media.endswith("+json"):
         raise HTTPException(415, f'Unsupported media type "{media}" in request.')
     try:
-        return json.loads(bytes(raw))
+        return json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise HTTPException(400, f"JSON parse error - {exc}") from None
+
+
+async def _form(request: Request, raw: bytes) -> FormData:
+    """Parse the body already read (and size-checked) as a form; a file part is no
+    field of ours (400), and neither is a field past the limits."""
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    form = await Request(request.scope, replay).form(max_files=0, max_fields=FORM_FIELDS_MAX)
+    return form
 
 
 def _path_ints(request: Request, names: Sequence[str]) -> dict[str, int]:
@@ -122,9 +147,10 @@ def endpoint(
                 check_csrf(request, request.method)
         path = _path_ints(request, op.path_params)
         query = structure(dict(request.query_params), op.query) if op.query else None
-        body = (
-            structure(await read_json(request, config.max_body_bytes), op.body) if op.body else None
-        )
+        body: object = None
+        if op.body:
+            fields = await read_fields(request, config.max_body_bytes, op.body)
+            body = structure_body(fields, op.body)
         return await op.handler(Call(request, services, config, credential, path, query, body))
 
     handle.__name__ = op.name

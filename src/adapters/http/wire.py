@@ -35,6 +35,10 @@ NOT_A_BOOLEAN = "Must be a valid boolean."
 NOT_A_LIST = 'Expected a list of items but got type "{}".'
 NOT_AN_OBJECT = "Invalid data. Expected a dictionary, but got {}."
 NULL = "This field may not be null."
+UNKNOWN_FIELD = "Unknown field."
+FORM_IGNORED = frozenset({"csrfmiddlewaretoken"})  # Django forms' CSRF field; ours is a header
+TRUE_TEXTS = frozenset({"true", "1", "on", "yes"})  # what DRF's BooleanField reads from forms
+FALSE_TEXTS = frozenset({"false", "0", "off", "no"})
 
 NOT_NULL: dict[type, tuple[str, ...]] = {
     # Optional fields whose None means "leave unchanged": a JSON null is a mistake there.
@@ -224,6 +228,55 @@ def structure(data: object, cls: type[T]) -> T:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
         raise ValidationFailed(_fields(exc)) from None
+
+
+def structure_body(data: object, cls: type[T]) -> T:
+    """Parse a request body into ``cls``, as :func:`structure` does, refusing any key
+    ``cls`` does not take (one rule for every body: a field the server would drop is a
+    400 naming it, never a silent 200)."""
+    if isinstance(data, Mapping):
+        names = {f.name for f in attrs.fields(typing.cast(Any, cls))}
+        unknown = [key for key in data if key not in names]
+        if unknown:
+            raise ValidationFailed({str(key): [UNKNOWN_FIELD] for key in unknown})
+    return structure(data, cls)
+
+
+def form_fields(form: Any, cls: type) -> dict[str, object]:
+    """An HTML form (a multi-dict of texts) as the JSON object it stands for, by the
+    types of ``cls``'s fields: a list field takes every value of its repeated key, an
+    integer or boolean field its text when the text spells one (else the text itself,
+    which structuring then refuses with the field's own message), any other field the
+    last value, as DRF's QueryDict does."""
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, object] = {}
+    for key in form:
+        if key in FORM_IGNORED:
+            continue
+        kind = _required(hints.get(key, str))
+        values = form.getlist(key)
+        if _origin(kind) in (collections.abc.Sequence, list, tuple):
+            (item,) = typing.get_args(kind) or (str,)
+            fields[key] = [_form_value(item, v) for v in values]
+        else:
+            fields[key] = _form_value(kind, values[-1])
+    return fields
+
+
+def _required(kind: Any) -> Any:
+    """``X`` of ``X | None``."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return args[0] if type(None) in typing.get_args(kind) and len(args) == 1 else kind
+
+
+def _form_value(kind: Any, text: object) -> object:
+    if not isinstance(text, str):
+        return text
+    if kind is int and text.isascii() and text.isdigit() and len(text) <= 20:
+        return int(text)
+    if kind is bool and text.lower() in TRUE_TEXTS | FALSE_TEXTS:
+        return text.lower() in TRUE_TEXTS
+    return text
 
 
 def _fields(exc: BaseException) -> dict[str, list[str]]:
