@@ -9,12 +9,11 @@ current user objects.
 from __future__ import annotations
 
 import bisect
-import collections
 import heapq
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import attrs
@@ -32,7 +31,7 @@ from chatcore.model import (
     User,
     UserChanges,
 )
-from chatcore.ports import Listener, RevocationListener, Unsubscribe
+from chatcore.ports import Listener, RevocationListener, Rule, Tally, Unsubscribe
 from chatcore.rules import username_key
 
 log = logging.getLogger(__name__)
@@ -282,21 +281,51 @@ class InMemoryTokenStore:
 
 
 class InMemoryAttemptStore:
+    """Each key's attempts as (moment, end of window), oldest first, and one heap of
+    every window's end: a hit first drops what has ended, whatever its key."""
+
     def __init__(self) -> None:
-        self._attempts: dict[str, collections.deque[datetime]] = {}
+        self._attempts: dict[str, list[tuple[datetime, datetime]]] = {}
+        self._ends: list[tuple[datetime, str]] = []
 
-    async def record(self, key: str, at: datetime, forget_before: datetime) -> None:
-        times = self._attempts.setdefault(key, collections.deque())
-        while times and times[0] < forget_before:
-            times.popleft()
-        times.append(at)
+    async def hit(
+        self, keys: Sequence[str], at: datetime, window: timedelta, rule: Rule
+    ) -> float | None:
+        self._forget_ended(at)
+        wait = rule([self._tally(key) for key in keys])
+        if wait is None:
+            for key in keys:
+                bisect.insort(self._attempts.setdefault(key, []), (at, at + window))
+                heapq.heappush(self._ends, (at + window, key))
+        return wait
 
-    async def since(self, key: str, start: datetime) -> tuple[int, datetime | None]:
-        recent = [t for t in self._attempts.get(key, ()) if t > start]
-        return len(recent), min(recent, default=None)
+    async def release(self, keys: Sequence[str], at: datetime) -> None:
+        for key in keys:
+            entries = self._attempts.get(key, [])
+            found = next((i for i, (moment, _) in enumerate(entries) if moment == at), None)
+            if found is not None:
+                del entries[found]  # its heap entry stays: _forget_ended allows for that
+                if not entries:
+                    del self._attempts[key]
 
     async def clear(self, key: str) -> None:
         self._attempts.pop(key, None)
+
+    def _tally(self, key: str) -> Tally:
+        entries = self._attempts.get(key)
+        if not entries:
+            return Tally()
+        return Tally(len(entries), entries[0][0], entries[-1][0])
+
+    def _forget_ended(self, now: datetime) -> None:
+        while self._ends and self._ends[0][0] <= now:
+            _, key = heapq.heappop(self._ends)
+            entries = self._attempts.get(key)
+            if entries is None:
+                continue
+            entries[:] = [entry for entry in entries if entry[1] > now]
+            if not entries:
+                del self._attempts[key]
 
 
 class InMemoryStorage:

@@ -25,6 +25,7 @@ from .rules import (
     check_usernames,
     username_key,
 )
+from .throttle import take
 
 K = TypeVar("K")
 UNKNOWN_ID = 'Invalid pk "{}" - object does not exist.'
@@ -46,8 +47,11 @@ class Chats:
         self._users = deps.storage.users
         self._chats = deps.storage.chats
         self._messages = deps.storage.messages
+        self._attempts = deps.storage.attempts
 
     async def create_chat(self, actor: User, draft: ChatDraft) -> Chat:
+        """A new chat of the actor and the participants named. Each user may create
+        ``chats_per_user`` an hour."""
         errors = Errors()
         limit = self._deps.policy.max_participants
         name = check_text(draft.name, CHAT_NAME_MAX, "name", errors)
@@ -68,7 +72,14 @@ class Chats:
         if len(members) > limit:
             errors.add("non_field_errors", f"A chat has at most {limit} participants.")
         errors.raise_if_any()
-        return await self._chats.add(name, sorted(members), self._deps.clock.now())
+        now = self._deps.clock.now()
+        policy = self._deps.policy
+        # Counted once valid, so typos cost nothing; it bounds how fast anyone can add
+        # a user to chats (each one lengthens that user's chat list).
+        await take(
+            self._attempts, f"chats:{actor.id}", policy.chats_per_user, policy.creation_window, now
+        )
+        return await self._chats.add(name, sorted(members), now)
 
     async def list_chats(self, actor: User) -> list[Chat]:
         """The actor's chats, most recent activity first."""

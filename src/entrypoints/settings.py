@@ -25,8 +25,14 @@ class Settings:
     storage: Literal["sqlite", "memory"] = "sqlite"
     migrate: bool = True
     token_ttl: int = 30 * 24 * 3600
+    login_failure_window: int = 3600
+    login_free_failures: int = 5
+    login_backoff_seconds: int = 1
+    login_backoff_max_seconds: int = 15 * 60
     login_failures_per_account: int = 100
     login_failures_per_address: int = 300
+    registrations_per_address: int = 20
+    chats_per_user: int = 100
     max_body_bytes: int = 256 * 1024
     secure_cookies: bool = False
     allowed_origins: tuple[str, ...] = ()
@@ -63,8 +69,14 @@ class Settings:
     def policy(self) -> Policy:
         return Policy(
             token_ttl=timedelta(seconds=self.token_ttl),
+            login_failure_window=timedelta(seconds=self.login_failure_window),
+            login_free_failures=self.login_free_failures,
+            login_backoff=timedelta(seconds=self.login_backoff_seconds),
+            login_backoff_max=timedelta(seconds=self.login_backoff_max_seconds),
             login_failures_per_account=self.login_failures_per_account,
             login_failures_per_address=self.login_failures_per_address,
+            registrations_per_address=self.registrations_per_address,
+            chats_per_user=self.chats_per_user,
         )
 
 

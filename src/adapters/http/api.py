@@ -74,17 +74,23 @@ def _paged(call: Call, page: Page[Any], wire: type, limit: int | None) -> Respon
 
 async def register(call: Call) -> Response:
     """Create an account; the reply carries the new user's API token."""
-    session = await call.services.accounts.register(call.body)
+    session = await call.services.accounts.register(call.body, address=_address(call))
     return await _session_reply(call, session, 201)
 
 
 async def login(call: Call) -> Response:
     """Exchange a username and password for a new API token (and a browser session)."""
-    client = call.request.client
     session = await call.services.accounts.login(
-        call.body.username, call.body.password, client.host if client else None
+        call.body.username, call.body.password, _address(call)
     )
     return await _session_reply(call, session, 200)
+
+
+def _address(call: Call) -> str | None:
+    """The client's address as the server sees it: behind a proxy, the one uvicorn took
+    from X-Forwarded-For when the proxy is trusted (--forwarded-allow-ips)."""
+    client = call.request.client
+    return client.host if client else None
 
 
 async def logout(call: Call) -> Response:
@@ -219,15 +225,16 @@ def _ok(wire: object, status: int = 200, *errors: Mapping[int, object]) -> dict[
 AUTH = {401: Detail}
 INVALID = {400: dict}
 HIDDEN = {404: Detail}
+THROTTLED = {429: Detail}
 ADMIN = {401: Detail, 404: Detail}
 
 # One row an endpoint: method, path, handler, summary, tag, responses, then its shapes.
 # fmt: off
 OPERATIONS: list[Operation] = [
     Operation("POST", "/api/register/", register, "Register", "accounts",
-              _ok(SessionOut, 201, INVALID), body=Registration, auth=False),
+              _ok(SessionOut, 201, INVALID, THROTTLED), body=Registration, auth=False),
     Operation("POST", "/api/login/", login, "Log in", "accounts",
-              _ok(SessionOut, 200, INVALID, AUTH, {429: Detail}), body=LoginIn, auth=False),
+              _ok(SessionOut, 200, INVALID, AUTH, THROTTLED), body=LoginIn, auth=False),
     Operation("POST", "/api/logout/", logout, "Log out", "accounts", _ok(Detail, 200, AUTH)),
     Operation("GET", "/api/me/", me, "Current user", "accounts", _ok(MeOut, 200, AUTH)),
     Operation("GET", "/api/users/", list_users, "List users", "accounts",
@@ -235,7 +242,7 @@ OPERATIONS: list[Operation] = [
     Operation("GET", "/api/chats/", list_chats, "List my chats", "chats",
               _ok(list[ChatOut], 200, AUTH)),
     Operation("POST", "/api/chats/", create_chat, "Create a chat", "chats",
-              _ok(ChatOut, 201, INVALID, AUTH), body=ChatDraft),
+              _ok(ChatOut, 201, INVALID, AUTH, THROTTLED), body=ChatDraft),
     Operation("GET", "/api/chats/{chat_id}/", get_chat, "Get a chat", "chats",
               _ok(ChatOut, 200, AUTH, HIDDEN)),
     Operation("POST", "/api/chats/{chat_id}/send_message/", send_message, "Send a message",

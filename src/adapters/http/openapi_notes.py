@@ -216,7 +216,7 @@ STATUS_TEXT: Final = {
     404: "No such object, or one the caller may not see: the two are never told apart.",
     413: "The request body is too large.",
     415: "The request body is not JSON.",
-    429: "Too many failed logins: wait the seconds `Retry-After` gives.",
+    429: "Too many attempts: wait the seconds `Retry-After` gives.",
 }
 
 # (operation name, status) -> what that answer means for that operation in particular.
@@ -228,6 +228,11 @@ RESPONSE_TEXT: Final = {
     ("login", 200): "The account and a new API token; browsers also get the "
     f"`{SESSION_COOKIE}` and `{CSRF_COOKIE}` cookies.",
     ("login", 401): "Wrong username or password (the two are not told apart).",
+    ("login", 429): "Too many failed logins: of this account from this address (a few "
+    "are free, then the pause doubles), of this account from addresses that have failed "
+    "on it, or from this address. Wait the seconds `Retry-After` gives.",
+    ("register", 429): "Too many sign-ups from this address in the last hour.",
+    ("create_chat", 429): "You created too many chats in the last hour.",
     ("logout", 200): "That token or session no longer works; the others do.",
 }
 

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chatcore.errors import Conflict, NotFound
 from chatcore.model import (
@@ -26,6 +26,7 @@ from chatcore.model import (
     User,
     UserChanges,
 )
+from chatcore.ports import Rule, Tally
 from chatcore.rules import MAX_ID, is_text, username_key
 
 from . import rows
@@ -427,7 +428,7 @@ def delete_user_tokens(conn: sqlite3.Connection, user_id: int) -> int:
     return conn.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,)).rowcount
 
 
-# failed login attempts
+# attempts, for throttling
 
 
 def _attempt_key(key: str) -> bytes:
@@ -435,31 +436,49 @@ def _attempt_key(key: str) -> bytes:
     return key.encode("utf-8", "surrogatepass")
 
 
-def record_attempt(
-    conn: sqlite3.Connection, key: str, at: datetime, forget_before: datetime
-) -> None:
-    stored_key = _attempt_key(key)
-    conn.execute(
-        "DELETE FROM login_attempts WHERE key = ? AND at < ?",
-        (stored_key, rows.time_text(forget_before)),
-    )
-    conn.execute(
-        "INSERT INTO login_attempts (key, at) VALUES (?, ?)", (stored_key, rows.time_text(at))
-    )
+def hit(
+    conn: sqlite3.Connection,
+    keys: Sequence[str],
+    at: datetime,
+    window: timedelta,
+    rule: Rule,
+) -> float | None:
+    """Run inside the writer's BEGIN IMMEDIATE transaction, which holds the file's write
+    lock: no other connection, in this process or another, tallies in between."""
+    now = rows.time_text(at)
+    conn.execute("DELETE FROM attempts WHERE ends_at <= ?", (now,))
+    stored = [_attempt_key(key) for key in keys]
+    tallies = []
+    for key in stored:
+        count, oldest, newest = conn.execute(
+            "SELECT count(*), min(at), max(at) FROM attempts WHERE key = ?", (key,)
+        ).fetchone()
+        tallies.append(Tally(count, _moment(oldest), _moment(newest)))
+    wait = rule(tallies)
+    if wait is None:
+        ends = rows.time_text(at + window)
+        conn.executemany(
+            "INSERT INTO attempts (key, at, ends_at) VALUES (?, ?, ?)",
+            [(key, now, ends) for key in stored],
+        )
+    return wait
 
 
-def attempts_since(
-    conn: sqlite3.Connection, key: str, start: datetime
-) -> tuple[int, datetime | None]:
-    count, oldest = conn.execute(
-        "SELECT count(*), min(at) FROM login_attempts WHERE key = ? AND at > ?",
-        (_attempt_key(key), rows.time_text(start)),
-    ).fetchone()
-    return count, None if oldest is None else rows.time_value(oldest)
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else rows.time_value(text)
+
+
+def release_attempts(conn: sqlite3.Connection, keys: Sequence[str], at: datetime) -> None:
+    now = rows.time_text(at)
+    conn.executemany(
+        "DELETE FROM attempts WHERE rowid ="
+        " (SELECT rowid FROM attempts WHERE key = ? AND at = ? LIMIT 1)",
+        [(_attempt_key(key), now) for key in keys],
+    )
 
 
 def clear_attempts(conn: sqlite3.Connection, key: str) -> None:
-    conn.execute("DELETE FROM login_attempts WHERE key = ?", (_attempt_key(key),))
+    conn.execute("DELETE FROM attempts WHERE key = ?", (_attempt_key(key),))
 
 
 # the whole store

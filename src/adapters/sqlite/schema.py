@@ -119,11 +119,23 @@ def _v4_deletion_indexes(db: Database) -> None:
     db.table("chats").create_index(["last_message_id"], "chats_last_message")
 
 
+def _v5_attempts(db: Database) -> None:
+    # One table for every throttle (logins, registrations, chat creation). Each row
+    # carries the end of its window, so that one indexed DELETE forgets every ended
+    # attempt whatever its key. The old rows are only minutes of throttle state: they go.
+    db.execute("DROP TABLE login_attempts")
+    attempts = db.table("attempts")
+    attempts.create({"key": bytes, "at": str, "ends_at": str}, not_null=["key", "at", "ends_at"])
+    attempts.create_index(["key", "at"], "attempts_key")
+    attempts.create_index(["ends_at"], "attempts_ends")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users, tokens, chats, chat members, messages", _v1_core_tables),
     Migration(2, "admin and active flags on users", _v2_user_flags),
     Migration(3, "failed login attempts, for throttling", _v3_login_attempts),
     Migration(4, "indexes for deleting users and messages", _v4_deletion_indexes),
+    Migration(5, "attempts of every throttle, each with the end of its window", _v5_attempts),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from chatcore.model import (
     User,
     UserChanges,
 )
+from chatcore.ports import Rule
 
 from . import queries
 from .connection import StrPath
@@ -128,11 +129,14 @@ class SqliteAttemptStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    async def record(self, key: str, at: datetime, forget_before: datetime) -> None:
-        await self._engine.write(lambda conn: queries.record_attempt(conn, key, at, forget_before))
+    async def hit(
+        self, keys: Sequence[str], at: datetime, window: timedelta, rule: Rule
+    ) -> float | None:
+        # A write, never a read: the tally and the count share the writer's transaction.
+        return await self._engine.write(lambda conn: queries.hit(conn, keys, at, window, rule))
 
-    async def since(self, key: str, start: datetime) -> tuple[int, datetime | None]:
-        return await self._engine.read(lambda conn: queries.attempts_since(conn, key, start))
+    async def release(self, keys: Sequence[str], at: datetime) -> None:
+        await self._engine.write(lambda conn: queries.release_attempts(conn, keys, at))
 
     async def clear(self, key: str) -> None:
         await self._engine.write(lambda conn: queries.clear_attempts(conn, key))

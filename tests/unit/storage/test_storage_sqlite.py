@@ -9,7 +9,7 @@ import contextlib
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -204,6 +204,10 @@ async def test_close_finishes_queued_writes_then_refuses_new_ones(db_path: Path)
         assert await everything_in(reopened, chat) == sent
 
 
+def _admit(tallies: object) -> None:
+    return None
+
+
 def explained(conn: sqlite3.Connection, work: Callable[[], object]) -> list[str]:
     """The query plan of every statement that ``work`` runs on ``conn``."""
     statements: list[str] = []
@@ -249,7 +253,9 @@ async def test_no_hot_path_scans_a_table(db_path: Path) -> None:
             lambda: queries.get_token(conn, "digest"),
             lambda: queries.delete_user_tokens(conn, ann.id),
             lambda: queries.all_chats(conn, chat.id - 1, 5),
-            lambda: queries.attempts_since(conn, "user:ann", START),
+            lambda: queries.hit(conn, ["user:ann", "b"], START, timedelta(hours=1), _admit),
+            lambda: queries.release_attempts(conn, ["user:ann"], START),
+            lambda: queries.clear_attempts(conn, "user:ann"),
             lambda: queries.delete_message(conn, 4),
             lambda: queries.delete_user(conn, ben.id),
             lambda: queries.delete_chat(conn, chat.id),
