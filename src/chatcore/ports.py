@@ -15,6 +15,7 @@ from typing import Protocol
 import attrs
 
 from .model import (
+    Activity,
     Chat,
     Counts,
     Message,
@@ -72,11 +73,19 @@ class ChatStore(Protocol):
 
     async def get(self, chat_id: int) -> Chat | None: ...
 
+    async def get_for(self, chat_id: int, user_id: int) -> Chat | None:
+        """The chat if the user is one of its participants, else None. The membership is
+        looked up first and nothing more is read without it, so a chat the user is not
+        in costs the same as one that does not exist."""
+        ...
+
     async def is_participant(self, chat_id: int, user_id: int) -> bool: ...
 
-    async def for_user(self, user_id: int) -> list[Chat]:
-        """The user's chats, most recent activity first: the newest message's time, or
-        the chat's creation for a chat with none; ties broken by the larger chat id."""
+    async def for_user(self, user_id: int, limit: int, below: Activity | None = None) -> list[Chat]:
+        """At most ``limit`` of the user's chats, most recent activity first (by
+        :attr:`Chat.activity`: the newest message's time, or the chat's creation for a
+        chat with none; ties broken by the larger chat id), only those whose activity is
+        below ``below`` when given. The cost must not grow with the user's chats."""
         ...
 
     async def list_all(self, after: int | None, limit: int) -> list[Chat]:

@@ -3,7 +3,7 @@ operations that routes them and documents them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.responses import Response
@@ -12,13 +12,14 @@ from chatcore.accounts import Registration
 from chatcore.admin import AccountEdit
 from chatcore.chats import ChatDraft
 from chatcore.model import Page, Session
-from chatcore.paging import Window
+from chatcore.paging import Window, chat_cursor
 
 from .auth import clear_session_cookies, set_session_cookies
 from .routes import Call, Operation, respond
 from .wire import (
     AdminUserOut,
     ChatOut,
+    ChatsQuery,
     Detail,
     ListQuery,
     LoginIn,
@@ -47,26 +48,45 @@ def _window(query: WindowQuery) -> Window:
     return Window(limit=query.limit, before=query.before, after=query.after)
 
 
+PAGING_PARAMS = ("after", "before", "cursor")
+
+
 def _paged(call: Call, page: Page[Any], wire: type, limit: int | None) -> Response:
-    """A JSON array, with a Link header to the pages on either side when there are any:
-    ``before=<first id>`` back, ``after=<last id>`` forward, the same ``limit``."""
-    url = call.request.url
+    """A page of an id-ordered list, with links to the pages on either side when there
+    are any: ``before=<first id>`` back, ``after=<last id>`` forward."""
     before = getattr(call.query, "before", None)
     after = getattr(call.query, "after", None)
-    size = {"limit": limit} if limit is not None else {}
-    links = []
+    links: dict[str, dict[str, object]] = {}
     if page.has_older:
-        prev = url.remove_query_params(["after", "before"])
-        if hasattr(call.query, "before"):  # message lists page back by id; others restart
+        links["prev"] = {}  # lists without ``before`` go back by starting again
+        if hasattr(call.query, "before"):  # message lists page back by id
             edge = page.items[0].id if page.items else (after + 1 if after else before)
-            prev = prev.include_query_params(before=edge, **size)
-        links.append(f'<{prev}>; rel="prev"')
+            links["prev"] = {"before": edge}
     if page.has_newer:
         edge = page.items[-1].id if page.items else (before - 1 if before else after)
-        nxt = url.remove_query_params(["after", "before"]).include_query_params(after=edge, **size)
-        links.append(f'<{nxt}>; rel="next"')
-    headers = {"Link": ", ".join(links)} if links else None
-    return respond([project(wire, item) for item in page.items], headers=headers)
+        links["next"] = {"after": edge}
+    return _listed(call, page.items, wire, limit, links)
+
+
+def _listed(
+    call: Call,
+    items: Sequence[Any],
+    wire: type,
+    limit: int | None,
+    links: Mapping[str, Mapping[str, object]],
+) -> Response:
+    """A JSON array, with a Link header naming, for each relation of ``links``, this
+    request's URL with its paging parameters replaced by that relation's (and the same
+    ``limit``, when the client gave one)."""
+    base = call.request.url.remove_query_params(PAGING_PARAMS)
+    size = {"limit": limit} if limit is not None else {}
+    header = ", ".join(
+        f'<{base.include_query_params(**params, **size)}>; rel="{rel}"'
+        for rel, params in links.items()
+    )
+    return respond(
+        [project(wire, item) for item in items], headers={"Link": header} if header else None
+    )
 
 
 # Accounts
@@ -119,9 +139,14 @@ async def list_users(call: Call) -> Response:
 
 
 async def list_chats(call: Call) -> Response:
-    """The caller's chats, most recent activity first, each with its last message."""
-    chats = await call.services.chats.list_chats(call.user)
-    return respond([project(ChatOut, chat) for chat in chats])
+    """The caller's chats, most recent activity first, each with its last message: the
+    top ``limit``, and a ``rel="next"`` link with a ``cursor`` while more follow. A chat
+    that gets a message while a client pages moves to the top, above the cursor: later
+    pages skip it rather than show it twice (read the top again to see it)."""
+    q: ChatsQuery = call.query
+    page = await call.services.chats.list_chats(call.user, q.limit, q.cursor)
+    links = {"next": {"cursor": chat_cursor(page.items[-1])}} if page.has_older else {}
+    return _listed(call, page.items, ChatOut, q.limit, links)
 
 
 async def create_chat(call: Call) -> Response:
@@ -240,7 +265,7 @@ OPERATIONS: list[Operation] = [
     Operation("GET", "/api/users/", list_users, "List users", "accounts",
               _ok(list[UserOut], 200, INVALID, AUTH), query=UsersQuery),
     Operation("GET", "/api/chats/", list_chats, "List my chats", "chats",
-              _ok(list[ChatOut], 200, AUTH)),
+              _ok(list[ChatOut], 200, INVALID, AUTH), query=ChatsQuery),
     Operation("POST", "/api/chats/", create_chat, "Create a chat", "chats",
               _ok(ChatOut, 201, INVALID, AUTH, THROTTLED), body=ChatDraft),
     Operation("GET", "/api/chats/{chat_id}/", get_chat, "Get a chat", "chats",

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import attrs
 
-from chatcore import rules
+from chatcore import paging, rules
 from chatcore.accounts import USERNAME_TAKEN, Registration
 from chatcore.admin import AccountEdit
 from chatcore.chats import UNKNOWN_NAME, ChatDraft
@@ -177,6 +177,13 @@ FIELDS: Final[dict[tuple[type, str], Note]] = {
         "Page forward: only items with a greater id than this one.",
         100,
         {"minimum": 1, "maximum": rules.MAX_ID},
+    ),
+    (object, "cursor"): Note(
+        'Where the chat list goes on: copy it from the `rel="next"` link, do not build '
+        "it. Chats that get a message while you page move to the top, so later pages skip "
+        "them: read the first page again to see them.",
+        "63907185600000000.42",
+        {"pattern": f"^{paging.CURSOR_PATTERN.pattern}$", "maxLength": paging.CURSOR_MAX},
     ),
     (object, "chat"): Note("Only the messages of this chat.", 7, ID),
     (object, "search"): Note(
@@ -368,5 +375,6 @@ order messages are stored: id order is the one order of a chat.
 <key>` (or `Bearer <key>`). In Swagger UI, **Authorize** takes `Token <key>` for *Token*, \
 or the bare key for *Bearer*.
 - Lists of messages and users are pages: `limit`, `before` and `after` (ids) move \
-through them, and a `Link` header names the neighbouring pages.
+through them, and a `Link` header names the neighbouring pages. The chat list, most \
+recent activity first, pages by `limit` and the `cursor` its `rel="next"` link carries.
 """

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from chatcore.errors import Conflict, NotFound
 from chatcore.model import (
+    Activity,
     Chat,
     Counts,
     Message,
@@ -174,9 +175,9 @@ def add_chat(
         (name, created, created),
     )
     chat_id = _inserted_id(cursor)
-    conn.executemany(
-        "INSERT INTO chat_members (chat_id, user_id) VALUES (?, ?)",
-        [(chat_id, user_id) for user_id in sorted(set(participant_ids))],
+    conn.executemany(  # with the chat's activity, which the schema's trigger checks
+        "INSERT INTO chat_members (chat_id, user_id, last_activity) VALUES (?, ?, ?)",
+        [(chat_id, user_id, created) for user_id in sorted(set(participant_ids))],
     )
     chat = get_chat(conn, chat_id)
     assert chat is not None
@@ -188,6 +189,20 @@ def get_chat(conn: sqlite3.Connection, chat_id: int) -> Chat | None:
     return None if row is None else _chats(conn, [row])[0]
 
 
+def chat_for(conn: sqlite3.Connection, chat_id: int, user_id: int) -> Chat | None:
+    # CROSS JOIN keeps the membership the outer loop: one primary-key probe decides, and
+    # a chat the user is not in stops there exactly as a missing chat does.
+    row = conn.execute(
+        _select(
+            CHAT_COLUMNS,
+            "FROM chat_members cm CROSS JOIN chats c ON c.id = cm.chat_id"
+            " WHERE cm.chat_id = ? AND cm.user_id = ?",
+        ),
+        (chat_id, user_id),
+    ).fetchone()
+    return None if row is None else _chats(conn, [row])[0]
+
+
 def is_participant(conn: sqlite3.Connection, chat_id: int, user_id: int) -> bool:
     found = conn.execute(
         "SELECT 1 FROM chat_members WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
@@ -195,16 +210,27 @@ def is_participant(conn: sqlite3.Connection, chat_id: int, user_id: int) -> bool
     return found is not None
 
 
-def chats_of_user(conn: sqlite3.Connection, user_id: int) -> list[Chat]:
-    # last_activity is kept on the chat row by add_message: this reads no message table
-    # beyond each chat's last message.
+def chats_of_user(
+    conn: sqlite3.Connection, user_id: int, limit: int, below: Activity | None
+) -> list[Chat]:
+    """A page of the user's chat list: ``limit`` entries of the index chat_members_activity
+    read backwards from ``below`` (keyset paging), then the page's chats by primary key.
+    Reads no message beyond each chat's last one."""
+    bound = "" if below is None else " AND (cm.last_activity, cm.chat_id) < (:at, :chat)"
     cursor = conn.execute(
         _select(
             CHAT_COLUMNS,
-            "FROM chat_members cm JOIN chats c ON c.id = cm.chat_id WHERE cm.user_id = ?"
-            " ORDER BY c.last_activity DESC, c.id DESC",
+            # Built from constants of this module only; every value is a parameter.
+            "FROM chat_members cm CROSS JOIN chats c ON c.id = cm.chat_id"
+            f" WHERE cm.user_id = :user{bound}"
+            " ORDER BY cm.last_activity DESC, cm.chat_id DESC LIMIT :limit",
         ),
-        (user_id,),
+        {
+            "user": user_id,
+            "limit": limit,
+            "at": None if below is None else rows.time_text(below.at),
+            "chat": None if below is None else below.chat_id,
+        },
     )
     return _chats(conn, cursor.fetchall())
 

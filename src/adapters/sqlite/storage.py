@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from chatcore.model import (
+    Activity,
     Chat,
     Counts,
     Message,
@@ -78,8 +79,13 @@ class SqliteChatStore:
     async def is_participant(self, chat_id: int, user_id: int) -> bool:
         return await self._engine.read(lambda conn: queries.is_participant(conn, chat_id, user_id))
 
-    async def for_user(self, user_id: int) -> list[Chat]:
-        return await self._engine.read(lambda conn: queries.chats_of_user(conn, user_id))
+    async def get_for(self, chat_id: int, user_id: int) -> Chat | None:
+        return await self._engine.read(lambda conn: queries.chat_for(conn, chat_id, user_id))
+
+    async def for_user(self, user_id: int, limit: int, below: Activity | None = None) -> list[Chat]:
+        return await self._engine.read(
+            lambda conn: queries.chats_of_user(conn, user_id, limit, below)
+        )
 
     async def list_all(self, after: int | None, limit: int) -> list[Chat]:
         return await self._engine.read(lambda conn: queries.all_chats(conn, after, limit))
