@@ -30,7 +30,9 @@ SECRET_NAMES = (
 _QUERY_PAIR = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;\s\"'#?]+)=(?P<value>[^&;\s\"'#]*)")
 _SCHEME = re.compile(r"\b(?P<scheme>Token|Bearer|Basic)\s+(?P<value>[^\s\"',;]+)", re.I)
 _NAMED = re.compile(
-    rf"(?P<name>\b(?:{SECRET_NAMES})\b[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',;&}}]+)", re.I
+    # name=value, "name": "value", and a header as a tuple of bytes: (b'name', b'value')
+    rf"(?P<name>\b(?:{SECRET_NAMES})\b[\"']?\s*[:=,]\s*(?:b?[\"'])?)(?P<value>[^\s\"',;&}})]+)",
+    re.I,
 )
 
 
