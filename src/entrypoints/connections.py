@@ -89,6 +89,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._head_size = 0  # the parsed head's size: its URL and "name: value" lines
         self._header_count = 0
         self._lingering = False
+        self._body_done = True  # the last request's body is all in (or there was none)
         self._refusal: tuple[int, str] | None = None
 
     # --- the connection's phases ------------------------------------------------------
@@ -114,7 +115,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             if self._head_bytes > LINGER_BYTES:
                 self.transport.close()
             return
-        if self._in_head:
+        if self._in_head and self._head_started:  # a head that began in an earlier read
             self._head_bytes += len(data)
         super().data_received(data)
         # A head still incomplete after this much is refused now, before httptools
@@ -140,17 +141,24 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._leave_head()
+        self._body_done = False
         self._arm(self.limits.body_timeout, self._body_timed_out)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self._body_done = True
+        answered = self.cycle is not None and self.cycle.response_complete
         super().on_message_complete()
+        if answered:  # answered early (413, 401...), the rest of the body read since
+            self._await_head()
 
     def on_response_complete(self) -> None:
         pipelined = bool(self.pipeline)  # a next request whose head is already in
         super().on_response_complete()
-        if not pipelined and not self.transport.is_closing():
+        # The next head is awaited once the body is read too; until then the body's
+        # deadline still runs.
+        if self._body_done and not pipelined and not self.transport.is_closing():
             self._await_head()
 
     def handle_websocket_upgrade(self) -> None:
