@@ -12,6 +12,8 @@ import attrs
 from adapters.http.realtime import RealtimeConfig
 from chatcore.deps import Policy
 
+from .connections import ConnectionLimits
+
 PREFIX = "CHATCORE_"
 
 
@@ -40,6 +42,12 @@ class Settings:
     ws_send_burst: int = 60
     ws_queue_bytes: int = 1024 * 1024
     ws_recheck_seconds: int = 30
+    # Connection limits, enforced by the server's HTTP protocol (entrypoints.connections).
+    header_timeout: int = 10  # seconds to receive a request's head (line and headers)
+    body_timeout: int = 30  # seconds to receive a request's whole body once its head is in
+    max_header_bytes: int = 16 * 1024  # request line and headers together
+    max_headers: int = 100
+    max_connections: int = 1000  # lowered to fit the open-file limit (RLIMIT_NOFILE)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +72,15 @@ class Settings:
             send_burst=self.ws_send_burst,
             allowed_origins=self.allowed_origins,
             recheck_seconds=self.ws_recheck_seconds,
+        )
+
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            max_header_bytes=self.max_header_bytes,
+            max_headers=self.max_headers,
+            max_connections=self.max_connections,
         )
 
     def policy(self) -> Policy:

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -89,10 +89,13 @@ async def read_json(request: Request, limit: int) -> object:
     if declared.isdecimal() and int(declared) > limit:
         raise HTTPException(413)
     raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise HTTPException(413)
+    try:
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > limit:
+                raise HTTPException(413)
+    except ClientDisconnect:  # gone, or cut off by the server's body deadline: nobody reads
+        raise HTTPException(400, "The connection closed before the body was complete.") from None
     if not raw.strip():
         return {}
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
