@@ -185,6 +185,8 @@ def test_limit_and_cursor_are_checked_together_on_their_fields(app_and_chats: An
         wrong = {}
         if limit is not None and limit < 1:
             wrong["limit"] = ["Ensure this value is greater than or equal to 1."]
+        elif limit is not None and limit > MAX_ID:
+            wrong["limit"] = [f"Ensure this value is less than or equal to {MAX_ID}."]
         if cursor is not None and not CURSOR_PATTERN.fullmatch(cursor):
             wrong["cursor"] = [INVALID_CURSOR]
         if wrong:

@@ -31,7 +31,16 @@ from . import openapi_notes as notes
 from .auth import SAFE_METHODS
 from .realtime import WS_PATH, RealtimeConfig
 from .routes import Operation
-from .wire import REQUIRED, Detail, MessageOut, QueryInt, SendIn, converter
+from .wire import (
+    REQUIRED,
+    Detail,
+    MessageOut,
+    QueryInt,
+    SendIn,
+    converter,
+    ignores_unknown_fields,
+    refuses_null,
+)
 
 OPENAPI_VERSION = "3.1.0"
 TITLE = "chatcore"
@@ -87,7 +96,8 @@ def build_document(
 
 
 def _strip_none(kind: Any) -> Any:
-    """``X | None`` as ``X``: a query parameter is absent, never null."""
+    """``X | None`` as ``X``: a query parameter is absent, never null, and so is a body
+    field that refuses null (wire.refuses_null)."""
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(kind) if a is not type(None)]
         if len(options) == 1:
@@ -152,6 +162,7 @@ class _Builder:
     def __init__(self) -> None:
         self.spec = APISpec(TITLE, package_version(), OPENAPI_VERSION)
         self._classes: dict[str, type] = {}
+        self._bodies: set[type] = set()
 
     # the document -----------------------------------------------------------------------
 
@@ -162,6 +173,7 @@ class _Builder:
             self.spec.components.security_scheme(name, scheme)
         self.spec.components.schema(VALIDATION_ERROR, VALIDATION_SCHEMA)
         self.schema(Detail)
+        self._bodies = {op.body for op in operations if op.body is not None}
         paths: dict[str, dict[str, Any]] = {}
         for op in operations:
             paths.setdefault(op.path, {})[op.method.lower()] = self.operation(op)
@@ -224,7 +236,7 @@ class _Builder:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": _merge({"type": "integer"}, note.schema),
+                "schema": _merge({"type": "integer"}, note.keywords()),
             }
             self._describe(parameter, note, int)
             parameters.append(parameter)
@@ -238,7 +250,7 @@ class _Builder:
         for field in attrs.fields(cls):
             note = notes.field_note(cls, field.name)
             kind = _strip_none(note.as_type or hints[field.name])
-            schema = _merge(self.schema(kind), note.schema)
+            schema = _merge(self.schema(kind), note.keywords())
             has_default, default = _default(field)
             if has_default:
                 schema["default"] = default
@@ -279,6 +291,8 @@ class _Builder:
             or notes.STATUS_TEXT.get(status)
             or HTTPStatus(status).phrase
         )
+        if status == 400:
+            description += notes.domain_rules_text(op.name)
         response: dict[str, Any] = {"description": description}
         if kind is None:
             return response
@@ -363,6 +377,8 @@ class _Builder:
             required = [f.name for f in fields if _required(f)]
             if required:
                 schema["required"] = required
+            if cls in self._bodies:  # say what the parser does with fields it lacks
+                schema["additionalProperties"] = ignores_unknown_fields()
             if _own_doc(cls):
                 schema["description"] = _own_doc(cls)
             self.spec.components.schema(name, schema)
@@ -371,8 +387,13 @@ class _Builder:
         return ref(name)
 
     def field(self, owner: type, field: attrs.Attribute[Any], hint: Any) -> Schema:
+        """A field's schema: from its type hint (null left out where the parser refuses
+        it), with the notes' keywords."""
         note = notes.field_note(owner, field.name)
-        schema = _merge(self.schema(note.as_type or hint), note.schema)
+        kind = note.as_type or hint
+        if refuses_null(owner, field.name):
+            kind = _strip_none(kind)
+        schema = _merge(self.schema(kind), note.keywords())
         if note.description:
             schema["description"] = note.description
         has_default, default = _default(field)

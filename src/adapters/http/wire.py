@@ -36,9 +36,23 @@ NOT_AN_OBJECT = "Invalid data. Expected a dictionary, but got {}."
 NULL = "This field may not be null."
 
 NOT_NULL: dict[type, tuple[str, ...]] = {
-    # Optional fields whose None means "leave unchanged": a JSON null is a mistake there.
+    # Optional fields whose None means "leave unchanged": a JSON null is a mistake there
+    # (DRF's answer to a null for a field without allow_null).
     AccountEdit: ("user_type", "is_active", "is_admin"),
 }
+
+
+def refuses_null(cls: type, name: str) -> bool:
+    """Whether :func:`structure` refuses a JSON null for this field although its type
+    allows None. The OpenAPI document asks the same question of each field, so it calls
+    nullable exactly the fields that take null."""
+    return name in NOT_NULL.get(cls, ())
+
+
+def ignores_unknown_fields() -> bool:
+    """Whether a body may carry fields its class lacks (they are ignored, not refused):
+    the document says ``additionalProperties`` accordingly."""
+    return not converter.forbid_extra_keys
 
 
 @attrs.frozen
@@ -166,7 +180,11 @@ def _structure_str(value: object, _: type) -> str:
 
 
 def _structure_int(value: object, _: type) -> int:
-    if type(value) is not int:  # bool is an int to Python, not to JSON
+    # JSON Schema's integer is any number with no fractional part, 7.0 included (and so
+    # is DRF's IntegerField); bool is an int to Python, not to JSON.
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is not int:
         raise WireError(NOT_AN_INTEGER)
     return value
 
