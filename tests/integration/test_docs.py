@@ -24,16 +24,10 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from adapters.http.api import OPERATIONS
 from adapters.http.docs import DocSite
+from contract_checks import CHECKS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "swagger-ui.png"
@@ -46,19 +40,8 @@ SCREENSHOT = ROOT / "docs" / "swagger-ui.png"
 # CHATCORE_FUZZ_EXAMPLES=500 digs deeper, by hand.
 MAX_EXAMPLES = int(os.environ.get("CHATCORE_FUZZ_EXAMPLES", "25"))
 
-# What "answers as documented" means: no 5xx, a documented status code, content type and
-# required headers, and a body that fits the documented schema. Checks that judge the
-# API's behaviour rather than its document are left out on purpose:
-# positive_data_acceptance would flag every 400 for rules JSON Schema cannot say (a taken
-# username, a common password, an id that names no user), negative_data_rejection every
-# 2xx for a value the server normalises (content over the limit before trimming).
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
+# The checks, both directions of document and parser agreeing included, and the one
+# table of domain rules they allow for: tests/contract_checks.py.
 
 
 @attrs.frozen

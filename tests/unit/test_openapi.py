@@ -17,19 +17,39 @@ import httpx
 import jsonschema
 import pytest
 import referencing
+import schemathesis
 import yaml
+from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 from referencing.jsonschema import DRAFT202012
+from schemathesis import GenerationMode
+from schemathesis.python import asgi
 from starlette.applications import Starlette
 from starlette.routing import Match, Route, WebSocketRoute
 
+from adapters.hashing import FAST_INSECURE, Argon2Hasher
 from adapters.http import openapi_notes as notes
 from adapters.http.api import OPERATIONS
 from adapters.http.docs import REDOC_LOGO, STATIC_PATH, DocSite, doc_routes
-from adapters.http.openapi import build_document
-from adapters.http.wire import MessageOut, QueryInt, SendIn, WindowQuery
-from chatcore import rules
+from adapters.http.openapi import build_document, component_name
+from adapters.http.problems import EXCEPTION_HANDLERS
+from adapters.http.routes import Config as RouteConfig
+from adapters.http.routes import starlette_routes
+from adapters.http.wire import (
+    MessageOut,
+    QueryInt,
+    SendIn,
+    WindowQuery,
+    structure,
+    structure_body,
+)
+from chatcore import ChatDraft, Registration, Services, ValidationFailed, rules
+from chatcore.accounts import AccountChange
+from chatcore.admin import AccountEdit
+from chatcore.deps import Policy
+from contract_checks import CHECKS
 from entrypoints.app import create_app
+from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
 
 DOC_URI = "urn:chatcore:openapi"
@@ -279,9 +299,136 @@ def test_limits_from_the_rules_are_in_the_schemas(document: dict[str, Any]) -> N
     params = {p["name"]: p for p in messages["parameters"]}
     assert params["chat_id"]["schema"]["minimum"] == 1
     assert params["limit"]["schema"]["minimum"] == 1
-    assert "maximum" not in params["limit"]["schema"]  # larger is clamped, not refused
+    # up to PAGE_MAX honoured, above it clamped, above a 64-bit integer refused
+    assert params["limit"]["schema"]["maximum"] == rules.MAX_ID
+    assert params["before"]["schema"]["maximum"] == rules.MAX_ID
+    assert params["chat_id"]["schema"]["maximum"] == rules.MAX_ID
+    assert schemas["ChatDraft"]["properties"]["participant_ids"]["items"]["maximum"] == rules.MAX_ID
     assert str(rules.PAGE_MAX) in params["limit"]["description"]
     assert "treated as" in params["limit"]["description"]
+
+
+def _body_classes() -> list[type]:
+    return [op.body for op in OPERATIONS if op.body is not None]
+
+
+def test_a_field_is_documented_nullable_exactly_when_the_parser_takes_null(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+    swept = 0
+    for cls in _body_classes():
+        properties = schemas[component_name(cls)]["properties"]
+        for field in attrs.fields(cls):
+            schema = properties[field.name]
+            documented = schema.get("type") == [schema.get("type", [None])[0], "null"] or {
+                "type": "null"
+            } in schema.get("anyOf", [])
+            try:
+                structure({field.name: None}, cls)
+                taken = True
+            except ValidationFailed as failed:
+                taken = field.name not in failed.fields
+            assert documented == taken, (cls.__name__, field.name, schema)
+            swept += 1
+    assert swept >= 12
+
+
+def test_bodies_say_unknown_fields_are_refused(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for cls in _body_classes():
+        assert schemas[component_name(cls)]["additionalProperties"] is False, cls
+        required = {f.name: "x" for f in attrs.fields(cls) if f.default is attrs.NOTHING}
+        with pytest.raises(ValidationFailed) as refused:
+            structure_body({**required, "not_a_field": 1}, cls)
+        assert refused.value.fields == {"not_a_field": ["Unknown field."]}, cls
+    assert "additionalProperties" not in schemas["Message"]  # an answer, not a body
+
+
+def test_patterns_say_what_the_server_tests_for_every_character() -> None:
+    """Each pattern's character class is read off the server's own predicate; swept here
+    over every Unicode character, in the ECMA reading JSON Schema tools apply."""
+    blank = re.compile(notes.NOT_BLANK, re.ASCII)
+    username = re.compile(notes.username_pattern(), re.ASCII)
+    digits = re.compile(notes.not_all_digits(), re.ASCII)
+    for code in range(0x110000):
+        char = chr(code)
+        assert (blank.search(char) is None) == (char.strip() == ""), hex(code)
+        assert (username.fullmatch(char) is not None) == (
+            rules.USERNAME_PATTERN.fullmatch(char) is not None
+        ), hex(code)
+        assert (digits.search(char) is None) == char.isdigit(), hex(code)
+
+
+@pytest.mark.parametrize(
+    ("email", "accepted"),
+    [
+        ("", True),
+        ("  \u3000", True),
+        (" alice@example.com\n", True),
+        ("alice@example.com", True),
+        ("a.b+c@mail.example.co", True),
+        ("alice", False),
+        ("alice@example", False),
+        ("alice@-example.com", False),
+        ("alice@example.c0m", False),
+        ("al ice@example.com", False),
+        ("alice@example.com\ufeff", False),  # not whitespace to Python, so not trimmed
+    ],
+)
+def test_the_email_pattern_is_the_servers(email: str, accepted: bool) -> None:
+    errors = rules.Errors()
+    rules.check_email(email, errors)
+    assert (not errors.fields) is accepted
+    assert (re.search(notes.EMAIL_PATTERN, email, re.ASCII) is not None) is accepted
+
+
+async def test_every_domain_rule_is_a_message_the_server_sends(hasher: Argon2Hasher) -> None:
+    """The domain rules the document and its tests allow for are worded as the use cases
+    word them: one that no longer matches would stop excusing anything, silently."""
+    app = bootstrap(hasher=hasher, policy=Policy(max_participants=2))
+    admin = (await app.accounts.register(_form("rule_admin"), is_admin=True)).user
+    others = [(await app.accounts.register(_form(f"rule_{i}"))).user for i in range(2)]
+    sent: list[tuple[str, str, str]] = []
+
+    async def record(operation: str, call: Any) -> None:
+        try:
+            await call
+        except ValidationFailed as failed:
+            for field, messages in failed.fields.items():
+                sent.extend((operation, field, message) for message in messages)
+
+    await record("register", app.accounts.register(_form("rule_admin")))
+    await record("register", app.accounts.register(Registration("x", "password", "other")))
+    await record("register", app.accounts.register(Registration("rule_user", "rule_user1", "")))
+    await record("admin_delete_user", app.admin.delete_user(admin, admin.id))
+    await record("admin_edit_user", app.admin.edit_user(admin, admin.id, AccountEdit(None, False)))
+    await record("create_chat", app.chats.create_chat(admin, ChatDraft("c", [7, 7], ["nobody"])))
+    many = ChatDraft("c", [1, 2, 3], ["a", "b", "c"])
+    await record("create_chat", app.chats.create_chat(admin, many))
+    crowd = ChatDraft("c", [user.id for user in others])  # two, and the creator
+    await record("create_chat", app.chats.create_chat(admin, crowd))
+    room = await app.chats.create_chat(admin, ChatDraft("room"))
+    await record("send_message", app.chats.send_message(admin, room.id, "\ud800", None))
+    for change in (
+        AccountChange(password=rules_password()),
+        AccountChange(current_password=rules_password()),
+        AccountChange(password="x" + rules_password(), current_password="not it"),
+    ):
+        await record("update_me", app.accounts.update_me(admin, "token", change))
+    explained = {notes.domain_rule(*message) for message in sent}
+    # the lone-surrogate rule is one message for several fields: met once is enough
+    unmet = [
+        rule
+        for rule in notes.DOMAIN_RULES
+        if rule not in explained and rule.message != rules.INVALID_TEXT
+    ]
+    assert not unmet, sent
+    assert any(rule and rule.message == rules.INVALID_TEXT for rule in explained)
+
+
+def _form(name: str) -> Registration:
+    return Registration(name, rules_password(), rules_password())
 
 
 def test_types_map_to_json_schema(document: dict[str, Any]) -> None:
@@ -347,9 +494,9 @@ def test_paged_lists_document_the_link_header(document: dict[str, Any]) -> None:
     paged = {
         (op.path, op.method.lower())
         for op in OPERATIONS
-        if op.query is not None and "after" in attrs.fields_dict(op.query)
+        if op.query is not None and {"after", "cursor"} & attrs.fields_dict(op.query).keys()
     }
-    assert len(paged) == 6
+    assert len(paged) == 7
     for path, method, operation in operations(document):
         headers = operation["responses"].get("200", {}).get("headers", {})
         assert ("Link" in headers) == ((path, method) in paged), (path, method)
@@ -496,3 +643,93 @@ def test_the_swagger_page_asks_for_persisted_authorization_and_no_validator(
     assert settings["persistAuthorization"] is True
     assert settings["validatorUrl"] is None
     assert settings["url"] == "/api/schema/"
+
+
+# --- the document and the parser agree ------------------------------------------------------
+
+# Requests are drawn from the document by schemathesis's generator, the one the live fuzzing
+# uses (tests/integration/test_docs.py), and sent to the app in this process: the routes of
+# the operation table over the in-memory adapters and fast hashing, no server. Requests that
+# fit the document must be accepted (a 400 only for the named domain rules), those that do
+# not must be refused: every field of every operation, path, query and body.
+CONTRACT_EXAMPLES = 30
+CONTRACT = schemathesis.openapi.from_dict(build_document(OPERATIONS))
+CONTRACT_CASES = [
+    pytest.param(op.path, op.method, op.name, mode, id=f"{op.name}-{mode.value}")
+    for op in OPERATIONS
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    # a request with no parameter and no body has nothing to get wrong
+    if mode is GenerationMode.POSITIVE or op.path_params or op.query or op.body
+]
+
+
+@attrs.frozen
+class InProcess:
+    client: Any
+    user_token: str
+    admin_token: str
+    services: Services
+
+    def headers_for(self, name: str) -> dict[str, str]:
+        """The admin's token for the admin paths, a new one for logout (which revokes
+        it), the user's for the rest; public operations ignore them."""
+        if name.startswith("admin_"):
+            token = self.admin_token
+        elif name == "logout":
+            token = asyncio.run(self._fresh_token())
+        else:
+            token = self.user_token
+        return {"Authorization": f"Token {token}"}
+
+    async def _fresh_token(self) -> str:
+        user = await self.services.deps.storage.users.get(1)
+        assert user is not None
+        return await self.services.accounts.issue_token(user)
+
+
+@pytest.fixture(scope="module")
+def in_process() -> Iterator[InProcess]:
+    hasher = Argon2Hasher(FAST_INSECURE)
+    services = bootstrap(hasher=hasher)
+    app = Starlette(
+        routes=starlette_routes(OPERATIONS, services, RouteConfig()),
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+
+    async def accounts() -> tuple[str, str]:
+        def form(name: str) -> Registration:
+            return Registration(name, rules_password(), rules_password())
+
+        user = await services.accounts.register(form("contract_user"))
+        admin = await services.accounts.register(form("contract_admin"), is_admin=True)
+        return user.token, admin.token
+
+    user_token, admin_token = asyncio.run(accounts())
+    with asgi.get_client(app) as client:
+        yield InProcess(client, user_token, admin_token, services)
+    hasher.close()
+
+
+def rules_password() -> str:
+    return "Vq8#nLw2-zT"  # passes every password rule, like nothing a fuzzer names a user
+
+
+@pytest.mark.parametrize(("path", "method", "name", "mode"), CONTRACT_CASES)
+def test_the_server_takes_what_the_document_allows_and_refuses_the_rest(
+    in_process: InProcess, path: str, method: str, name: str, mode: GenerationMode
+) -> None:
+    operation = CONTRACT[path][method]
+    headers = in_process.headers_for(name)
+
+    @settings(
+        max_examples=CONTRACT_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(mode))
+    def check(case: schemathesis.Case) -> None:
+        response = case.call(session=in_process.client, headers=headers)
+        case.validate_response(response, checks=CHECKS)
+
+    check()

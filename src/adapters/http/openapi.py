@@ -31,7 +31,16 @@ from . import openapi_notes as notes
 from .auth import SAFE_METHODS
 from .realtime import WS_PATH, RealtimeConfig
 from .routes import Operation
-from .wire import REQUIRED, Detail, MessageOut, QueryInt, SendIn, converter
+from .wire import (
+    REQUIRED,
+    Detail,
+    MessageOut,
+    QueryInt,
+    SendIn,
+    converter,
+    ignores_unknown_fields,
+    refuses_null,
+)
 
 OPENAPI_VERSION = "3.1.0"
 TITLE = "chatcore"
@@ -88,7 +97,8 @@ def build_document(
 
 
 def _strip_none(kind: Any) -> Any:
-    """``X | None`` as ``X``: a query parameter is absent, never null."""
+    """``X | None`` as ``X``: a query parameter is absent, never null, and so is a body
+    field that refuses null (wire.refuses_null)."""
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(kind) if a is not type(None)]
         if len(options) == 1:
@@ -113,6 +123,22 @@ def _nullable(schema: Schema) -> Schema:
         return {**schema, "type": [kind, "null"]}
     options = schema["anyOf"] if set(schema) == {"anyOf"} else [schema]
     return {"anyOf": [*options, {"type": "null"}]}
+
+
+def _without_null(schema: Any) -> Any:
+    """``schema`` with every ``null`` alternative taken out, at any depth."""
+    if isinstance(schema, list):
+        return [_without_null(item) for item in schema if item != {"type": "null"}]
+    if not isinstance(schema, Mapping):
+        return schema
+    stripped = {key: _without_null(value) for key, value in schema.items()}
+    kind = stripped.get("type")
+    if isinstance(kind, list) and "null" in kind:
+        kinds = [k for k in kind if k != "null"]
+        stripped["type"] = kinds[0] if len(kinds) == 1 else kinds
+    if "anyOf" in stripped and len(stripped["anyOf"]) == 1 and set(stripped) == {"anyOf"}:
+        return stripped["anyOf"][0]
+    return stripped
 
 
 def _required(field: attrs.Attribute[Any]) -> bool:
@@ -140,11 +166,12 @@ def _own_doc(cls: type) -> str:
 
 
 def _is_page(op: Operation, kind: Any) -> bool:
-    """Paged lists take ``after`` and answer with a Link header (see api._paged)."""
+    """Paged lists take ``after`` or ``cursor`` and answer with a Link header (see
+    api._listed)."""
     return (
         typing.get_origin(kind) is list
         and op.query is not None
-        and "after" in attrs.fields_dict(op.query)
+        and not attrs.fields_dict(op.query).keys().isdisjoint({"after", "cursor"})
     )
 
 
@@ -152,6 +179,7 @@ class _Builder:
     def __init__(self) -> None:
         self.spec = APISpec(TITLE, package_version(), OPENAPI_VERSION)
         self._classes: dict[str, type] = {}
+        self._bodies: set[type] = set()
 
     # the document -----------------------------------------------------------------------
 
@@ -162,6 +190,7 @@ class _Builder:
             self.spec.components.security_scheme(name, scheme)
         self.spec.components.schema(VALIDATION_ERROR, VALIDATION_SCHEMA)
         self.schema(Detail)
+        self._bodies = {op.body for op in operations if op.body is not None}
         paths: dict[str, dict[str, Any]] = {}
         for op in operations:
             paths.setdefault(op.path, {})[op.method.lower()] = self.operation(op)
@@ -204,13 +233,18 @@ class _Builder:
         if parameters:
             doc["parameters"] = parameters
         if op.body is not None:
+            example = self.example(op.body)
+            form_example = {k: v for k, v in example.items() if v is not None}
             doc["requestBody"] = {
                 "required": any(_required(f) for f in attrs.fields(op.body)),
                 # One schema in each encoding DRF's parsers took; in a form a list is a
                 # repeated key (OpenAPI's default "form" style with explode).
                 "content": {
-                    media: {"schema": self.schema(op.body), "example": self.example(op.body)}
-                    for media in (JSON, *FORM_TYPES)
+                    JSON: {"schema": self.schema(op.body), "example": self.example(op.body)},
+                    **{
+                        media: {"schema": self.form_schema(op.body), "example": form_example}
+                        for media in FORM_TYPES
+                    },
                 },
             }
         doc["responses"] = self.responses(op)
@@ -227,7 +261,7 @@ class _Builder:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": _merge({"type": "integer"}, note.schema),
+                "schema": _merge({"type": "integer"}, note.keywords()),
             }
             self._describe(parameter, note, int)
             parameters.append(parameter)
@@ -241,7 +275,7 @@ class _Builder:
         for field in attrs.fields(cls):
             note = notes.field_note(cls, field.name)
             kind = _strip_none(note.as_type or hints[field.name])
-            schema = _merge(self.schema(kind), note.schema)
+            schema = _merge(self.schema(kind), note.keywords())
             has_default, default = _default(field)
             if has_default:
                 schema["default"] = default
@@ -282,6 +316,8 @@ class _Builder:
             or notes.STATUS_TEXT.get(status)
             or HTTPStatus(status).phrase
         )
+        if status == 400:
+            description += notes.domain_rules_text(op.name)
         response: dict[str, Any] = {"description": description}
         if kind is None:
             return response
@@ -352,6 +388,13 @@ class _Builder:
                 return dict(schema)
         raise TypeError(f"no JSON Schema for {kind!r}")
 
+    def form_schema(self, cls: type) -> Schema:
+        """A body class as an HTML form carries it: its JSON schema without ``null``,
+        which a form cannot spell (a field left out is what a form sends instead)."""
+        self.component(cls)
+        schema: Schema = _without_null(self.spec.components.schemas[component_name(cls)])
+        return schema
+
     def component(self, cls: type) -> Schema:
         name = component_name(cls)
         known = self._classes.get(name)
@@ -366,6 +409,8 @@ class _Builder:
             required = [f.name for f in fields if _required(f)]
             if required:
                 schema["required"] = required
+            if cls in self._bodies:  # say what the parser does with fields it lacks
+                schema["additionalProperties"] = ignores_unknown_fields()
             if _own_doc(cls):
                 schema["description"] = _own_doc(cls)
             self.spec.components.schema(name, schema)
@@ -374,8 +419,13 @@ class _Builder:
         return ref(name)
 
     def field(self, owner: type, field: attrs.Attribute[Any], hint: Any) -> Schema:
+        """A field's schema: from its type hint (null left out where the parser refuses
+        it), with the notes' keywords."""
         note = notes.field_note(owner, field.name)
-        schema = _merge(self.schema(note.as_type or hint), note.schema)
+        kind = note.as_type or hint
+        if refuses_null(owner, field.name):
+            kind = _strip_none(kind)
+        schema = _merge(self.schema(kind), note.keywords())
         if note.description:
             schema["description"] = note.description
         has_default, default = _default(field)

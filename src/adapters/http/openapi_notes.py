@@ -10,16 +10,24 @@ so the document cannot drift from what the server enforces.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import re
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import attrs
 
-from chatcore import rules
-from chatcore.accounts import USERNAME_TAKEN, Registration
+from chatcore import paging, rules
+from chatcore.accounts import (
+    REQUIRED,
+    USERNAME_TAKEN,
+    WRONG_PASSWORD,
+    AccountChange,
+    Registration,
+)
 from chatcore.admin import AccountEdit
-from chatcore.chats import UNKNOWN_NAME, ChatDraft
+from chatcore.chats import UNKNOWN_ID, UNKNOWN_NAME, ChatDraft
 from chatcore.errors import NON_FIELD, AuthenticationFailed, NotFound
 from chatcore.model import UserType
 
@@ -35,7 +43,7 @@ from .realtime import (
     FRAME_TYPES,
     RealtimeConfig,
 )
-from .wire import NOT_AN_INTEGER, ChatOut, MessageOut, SendIn
+from .wire import NOT_AN_INTEGER, ChatOut, LoginIn, MessageOut, SendIn
 
 
 class _NoExample:
@@ -44,6 +52,14 @@ class _NoExample:
 
 
 NO_EXAMPLE: Final = _NoExample()
+
+
+@attrs.frozen
+class Derived:
+    """A keyword value computed when the document is built, not on import (it costs a
+    scan of every Unicode character)."""
+
+    compute: Callable[[], Any]
 
 
 @attrs.frozen
@@ -67,17 +83,80 @@ class Note:
             base.as_type if self.as_type is None else self.as_type,
         )
 
+    def keywords(self) -> dict[str, Any]:
+        """``schema`` with its derived values computed."""
+        return {k: v.compute() if isinstance(v, Derived) else v for k, v in self.schema.items()}
 
-# Every id of the API is a 64-bit positive integer.
+
+# Every integer the API takes (ids, page sizes) is a 64-bit positive one: a larger one
+# is a 400 in a query or body and a 404 in a path (rules.check_positive, check_limit).
 ID: Final = {"format": "int64", "minimum": 1, "maximum": rules.MAX_ID}
-# rules keeps the username pattern private; this reads it so the two cannot differ.
-USERNAME_PATTERN: Final = f"^{rules.USERNAME_PATTERN.pattern}$"
+
+# Patterns are written in the syntax Python and ECMA-262 (JSON Schema's) share, and say
+# what the server's own test says: each character class is read off the predicate the
+# server applies, character by character, over all of Unicode. Python's \w is Unicode,
+# ECMA's ASCII; Python's whitespace (str.strip, str.isspace) is not ECMA's \s.
+_UNICODE: Final = range(0x110000)
+
+
+def _runs(chars: Iterable[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for code in chars:
+        if runs and runs[-1][1] == code - 1:
+            runs[-1] = (runs[-1][0], code)
+        else:
+            runs.append((code, code))
+    return runs
+
+
+def _escape(code: int) -> str:
+    if code > 0xFFFF:  # no escape for it both dialects read: the character itself
+        return chr(code)
+    return f"\\u{code:04x}"
+
+
+def _char_class(runs: Iterable[tuple[int, int]], negate: bool = False) -> str:
+    ranges = "".join(_escape(a) if a == b else f"{_escape(a)}-{_escape(b)}" for a, b in runs)
+    return f"[{'^' if negate else ''}{ranges}]"
+
+
+def _matching(pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+    """The characters a one-character-class pattern matches, as runs: a regex scan."""
+    text = "".join(map(chr, _UNICODE))
+    return [(m.start(), m.end() - 1) for m in pattern.finditer(text)]
+
+
+# The whitespace check_text and check_email strip: Python's str.isspace, which is \s of
+# Python's re for str patterns (a unit test sweeps every character for it).
+_SPACE: Final = _matching(re.compile(r"\s+"))
+WHITESPACE: Final = _char_class(_SPACE)
+# Some character that trimming keeps: not blank.
+NOT_BLANK: Final = _char_class(_SPACE, negate=True)
+EMAIL_PATTERN: Final = f"^{WHITESPACE}*(?:{rules.EMAIL_PATTERN.pattern})?{WHITESPACE}*$"
+
+
+@functools.cache
+def username_pattern() -> str:
+    return f"^{_char_class(_matching(re.compile(rules.USERNAME_PATTERN.pattern)))}+$"
+
+
+@functools.cache
+def not_all_digits() -> str:
+    """Some character that is not a digit to str.isdigit (check_password's test)."""
+    return _char_class(_runs(c for c in _UNICODE if chr(c).isdigit()), negate=True)
+
 
 JOINED = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 CREATED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SENT = datetime(2026, 3, 1, 12, 5, 42, 123456, tzinfo=UTC)
 PASSWORD = "correct horse 1"  # noqa: S105 - an example in the documentation
 TOKEN = "kP3v9Qx2Lm8Zt4Rw7Yb1Nc6Hd0Fs5Ja2Ue9Gi3Ko8T"  # noqa: S105 - likewise
+
+PASSWORD_SCHEMA: Final = {
+    "minLength": rules.PASSWORD_MIN,
+    "maxLength": rules.PASSWORD_MAX,
+    "pattern": Derived(not_all_digits),
+}
 
 FIELDS: Final[dict[tuple[type, str], Note]] = {
     # ids and references
@@ -92,18 +171,42 @@ FIELDS: Final[dict[tuple[type, str], Note]] = {
     (object, "username"): Note(
         f"1 to {rules.USERNAME_MAX} letters, digits and @ . + - _; unique ignoring case.",
         "alice",
-        {"minLength": 1, "maxLength": rules.USERNAME_MAX, "pattern": USERNAME_PATTERN},
+        {"minLength": 1, "maxLength": rules.USERNAME_MAX},
     ),
+    # Only where the server checks it (the class is long: every Unicode letter and digit).
+    (Registration, "username"): Note(schema={"pattern": Derived(username_pattern)}),
+    (LoginIn, "username"): Note("Any wrong one is a 401, as a wrong password is."),
     (object, "email"): Note("Empty when none was given.", "alice@example.com"),
     (Registration, "email"): Note(
-        "Optional; well formed when given.",
-        schema={"format": "email", "maxLength": rules.EMAIL_MAX},
+        "Optional; well formed when given (surrounding whitespace is trimmed, blank is none).",
+        schema={"maxLength": rules.EMAIL_MAX, "pattern": EMAIL_PATTERN},
     ),
     (object, "password"): Note(example=PASSWORD, schema={"format": "password"}),
-    (Registration, "password"): Note(
-        f"{rules.PASSWORD_MIN} to {rules.PASSWORD_MAX} characters, not all digits, not a "
-        "common password, not too similar to the username.",
-        schema={"minLength": rules.PASSWORD_MIN, "maxLength": rules.PASSWORD_MAX},
+    **{
+        (cls, "password"): Note(
+            f"{intro}{rules.PASSWORD_MIN} to {rules.PASSWORD_MAX} characters, not all digits, "
+            "not a common password, not too similar to the username.",
+            schema=PASSWORD_SCHEMA,
+        )
+        for cls, intro in (
+            (Registration, ""),
+            (
+                AccountChange,
+                "New password, with `current_password`: it logs out every other "
+                "token and session of yours. ",
+            ),
+            (AccountEdit, "New password: it logs the account out everywhere. "),
+        )
+    },
+    (AccountChange, "current_password"): Note(
+        "Your password now, needed to set a new one (checked behind the login throttle).",
+        PASSWORD,
+        {"format": "password"},
+    ),
+    (AccountChange, "email"): Note(
+        "New email; blank for none (surrounding whitespace is trimmed).",
+        "alice@example.org",
+        {"maxLength": rules.EMAIL_MAX, "pattern": EMAIL_PATTERN},
     ),
     (Registration, "password_confirm"): Note(
         "The password again.", PASSWORD, {"format": "password"}
@@ -129,7 +232,7 @@ FIELDS: Final[dict[tuple[type, str], Note]] = {
     (object, "name"): Note(
         f"1 to {rules.CHAT_NAME_MAX} characters after trimming.",
         "Project team",
-        {"minLength": 1, "maxLength": rules.CHAT_NAME_MAX},
+        {"minLength": 1, "maxLength": rules.CHAT_NAME_MAX, "pattern": NOT_BLANK},
     ),
     (object, "participants"): Note(
         "Everyone in the chat, the creator included.",
@@ -137,7 +240,7 @@ FIELDS: Final[dict[tuple[type, str], Note]] = {
     ),
     (ChatDraft, "participant_ids"): Note(
         "Ids of the users to add; duplicates are ignored, unknown ids are a 400 naming them.",
-        schema={"items": {"minimum": 1}},
+        schema={"items": ID},
     ),
     (ChatDraft, "participant_usernames"): Note(
         "Usernames to add (case ignored), instead of or besides ids; unknown ones are a 400 "
@@ -150,7 +253,7 @@ FIELDS: Final[dict[tuple[type, str], Note]] = {
     (object, "content"): Note(
         f"1 to {rules.CONTENT_MAX:,} characters after trimming; whitespace alone is refused.",
         "Hello, team!",
-        {"minLength": 1, "maxLength": rules.CONTENT_MAX},
+        {"minLength": 1, "maxLength": rules.CONTENT_MAX, "pattern": NOT_BLANK},
     ),
     (object, "timestamp"): Note("When the message was stored (UTC).", SENT),
     (object, "client_id"): Note(
@@ -166,18 +269,17 @@ FIELDS: Final[dict[tuple[type, str], Note]] = {
         f"Page size: {rules.PAGE_DEFAULT} by default; values above {rules.PAGE_MAX} are "
         f"treated as {rules.PAGE_MAX}.",
         50,
-        {"minimum": 1},
+        ID,
     ),
-    (object, "before"): Note(
-        "Page back: only items with a smaller id than this one.",
-        128,
-        {"minimum": 1, "maximum": rules.MAX_ID},
+    (object, "cursor"): Note(
+        'Where the chat list goes on: copy it from the `rel="next"` link, do not build '
+        "it. Chats that get a message while you page move to the top, so later pages skip "
+        "them: read the first page again to see them.",
+        "63907185600000000.42",
+        {"pattern": f"^{paging.CURSOR_PATTERN.pattern}$", "maxLength": paging.CURSOR_MAX},
     ),
-    (object, "after"): Note(
-        "Page forward: only items with a greater id than this one.",
-        100,
-        {"minimum": 1, "maximum": rules.MAX_ID},
-    ),
+    (object, "before"): Note("Page back: only items with a smaller id than this one.", 128, ID),
+    (object, "after"): Note("Page forward: only items with a greater id than this one.", 100, ID),
     (object, "chat"): Note("Only the messages of this chat.", 7, ID),
     (object, "search"): Note(
         "Part of a username, case ignored.", "ali", {"maxLength": rules.SEARCH_MAX}
@@ -216,7 +318,7 @@ STATUS_TEXT: Final = {
     404: "No such object, or one the caller may not see: the two are never told apart.",
     413: "The request body is too large.",
     415: "The request body is not JSON.",
-    429: "Too many failed logins: wait the seconds `Retry-After` gives.",
+    429: "Too many attempts: wait the seconds `Retry-After` gives.",
 }
 
 # (operation name, status) -> what that answer means for that operation in particular.
@@ -228,6 +330,11 @@ RESPONSE_TEXT: Final = {
     ("login", 200): "The account and a new API token; browsers also get the "
     f"`{SESSION_COOKIE}` and `{CSRF_COOKIE}` cookies.",
     ("login", 401): "Wrong username or password (the two are not told apart).",
+    ("login", 429): "Too many failed logins: of this account from this address (a few "
+    "are free, then the pause doubles), of this account from addresses that have failed "
+    "on it, or from this address. Wait the seconds `Retry-After` gives.",
+    ("register", 429): "Too many sign-ups from this address in the last hour.",
+    ("create_chat", 429): "You created too many chats in the last hour.",
     ("logout", 200): "That token or session no longer works; the others do.",
 }
 
@@ -245,6 +352,149 @@ OPERATION_DETAILS: Final = {
     ("login", 401): AuthenticationFailed.default_message,
     ("logout", 200): "Successfully logged out.",
 }
+
+# Messages of the use cases that no module names (the table below is tested against them).
+TOO_MANY_MEMBERS: Final = "A chat has at most {} participants."
+SELF_LOCKOUT: Final = "You cannot deactivate yourself or drop your own admin rights."
+SELF_DELETE: Final = "You cannot delete yourself."
+
+
+@attrs.frozen
+class DomainRule:
+    """A 400 that a request fitting this document can still get: a rule that depends on
+    stored data, on who asks, or on several fields at once, which no JSON Schema states.
+    The one list of them, read by the document (each operation's 400 says its own) and
+    by the tests that hold the document and the parser to agreeing on everything else."""
+
+    operations: tuple[str, ...]
+    field: str
+    message: str  # as the server words it; "{}" stands for the value it names
+    why: str
+
+    def matches(self, field: str, message: str) -> bool:
+        parts = (re.escape(part) for part in self.message.split("{}"))
+        return field == self.field and re.fullmatch(".*".join(parts), message) is not None
+
+
+DOMAIN_RULES: Final = (
+    DomainRule(
+        ("register",),
+        "username",
+        USERNAME_TAKEN,
+        "Depends on the accounts that exist; usernames are compared ignoring case.",
+    ),
+    DomainRule(
+        ("register", "update_me", "admin_edit_user"),
+        "password",
+        rules.PASSWORD_COMMON,
+        "A list of 20,000 common passwords, not a pattern.",
+    ),
+    DomainRule(
+        ("register", "update_me", "admin_edit_user"),
+        "password",
+        rules.PASSWORD_SIMILAR,
+        "Compares two values (the password with the account's username).",
+    ),
+    DomainRule(
+        ("update_me",),
+        "current_password",
+        WRONG_PASSWORD,
+        "Depends on the stored password.",
+    ),
+    *(
+        DomainRule(
+            ("update_me",),
+            field,
+            REQUIRED,
+            "A new password and the current one come together: one needs the other.",
+        )
+        for field in ("password", "current_password")
+    ),
+    DomainRule(
+        ("register",),
+        "password_confirm",
+        rules.PASSWORD_MISMATCH,
+        "Compares two fields: JSON Schema cannot say that two values are equal.",
+    ),
+    *(
+        DomainRule(
+            ("create_chat",),
+            field,
+            template,
+            "Depends on the accounts that exist and are active.",
+        )
+        for field, template in (
+            ("participant_ids", UNKNOWN_ID),
+            ("participant_usernames", UNKNOWN_NAME),
+        )
+    ),
+    *(
+        DomainRule(
+            ("create_chat",),
+            field,
+            rules.TOO_MANY,
+            "Counts distinct users (duplicates are ignored), up to a deployment setting.",
+        )
+        for field in ("participant_ids", "participant_usernames")
+    ),
+    DomainRule(
+        ("create_chat",),
+        NON_FIELD,
+        TOO_MANY_MEMBERS,
+        "Counts the users both lists and the creator name, up to a deployment setting.",
+    ),
+    *(
+        DomainRule(
+            operations,
+            field,
+            rules.INVALID_TEXT,
+            "JSON text can carry a lone surrogate (\\ud800), which no UTF-8 store takes; "
+            "JSON Schema strings cannot exclude it.",
+        )
+        for field, operations in (
+            ("content", ("send_message",)),
+            ("client_id", ("send_message",)),
+            ("name", ("create_chat",)),
+            ("participant_usernames", ("create_chat",)),
+            ("password", ("register",)),
+            ("search", ("list_users", "admin_list_users")),
+        )
+    ),
+    DomainRule(
+        ("admin_edit_user",),
+        NON_FIELD,
+        SELF_LOCKOUT,
+        "Depends on who asks: an administrator may not lock themselves out.",
+    ),
+    DomainRule(
+        ("admin_delete_user",),
+        NON_FIELD,
+        SELF_DELETE,
+        "Depends on who asks: an administrator may not delete themselves.",
+    ),
+)
+
+
+def domain_rule(operation: str, field: str, message: str) -> DomainRule | None:
+    """The rule of ``DOMAIN_RULES`` this message of this operation's 400 comes from."""
+    for rule in DOMAIN_RULES:
+        if operation in rule.operations and rule.matches(field, message):
+            return rule
+    return None
+
+
+def domain_rules_text(operation: str) -> str:
+    """The operation's domain rules, as a sentence list for its 400's description."""
+    lines = {
+        f"`{rule.field}`: {rule.message.replace('{}', '…')} ({rule.why})": None
+        for rule in DOMAIN_RULES
+        if operation in rule.operations
+    }
+    if not lines:
+        return ""
+    listed = "\n".join(f"- {line}" for line in lines)
+    return f" Besides what the schemas say, refused by rules they cannot state:\n\n{listed}"
+
 
 # operation name -> a realistic 400 body; other operations get one derived from their
 # body or query class.
@@ -363,5 +613,6 @@ order messages are stored: id order is the one order of a chat.
 <key>` (or `Bearer <key>`). In Swagger UI, **Authorize** takes `Token <key>` for *Token*, \
 or the bare key for *Bearer*.
 - Lists of messages and users are pages: `limit`, `before` and `after` (ids) move \
-through them, and a `Link` header names the neighbouring pages.
+through them, and a `Link` header names the neighbouring pages. The chat list, most \
+recent activity first, pages by `limit` and the `cursor` its `rel="next"` link carries.
 """

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
@@ -92,10 +92,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared.isdecimal() and len(declared) < 20 and int(declared) > limit:
         raise HTTPException(413)
     raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise HTTPException(413)
+    try:
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > limit:
+                raise HTTPException(413)
+    except ClientDisconnect:  # gone, or cut off by the server's body deadline: nobody reads
+        raise HTTPException(400, "The connection closed before the body was complete.") from None
     return bytes(raw)
 
 

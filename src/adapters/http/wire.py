@@ -41,10 +41,28 @@ TRUE_TEXTS = frozenset({"true", "1", "on", "yes"})  # what DRF's BooleanField re
 FALSE_TEXTS = frozenset({"false", "0", "off", "no"})
 
 NOT_NULL: dict[type, tuple[str, ...]] = {
-    # Optional fields whose None means "leave unchanged": a JSON null is a mistake there.
+    # Optional fields whose None means "leave unchanged": a JSON null is a mistake there
+    # (DRF's answer to a null for a field without allow_null).
     AccountEdit: ("user_type", "is_active", "is_admin", "password"),
     AccountChange: ("email", "password", "current_password"),
 }
+
+
+def refuses_null(cls: type, name: str) -> bool:
+    """Whether :func:`structure` refuses a JSON null for this field although its type
+    allows None. The OpenAPI document asks the same question of each field, so it calls
+    nullable exactly the fields that take null."""
+    return name in NOT_NULL.get(cls, ())
+
+
+BODIES_IGNORE_UNKNOWN_FIELDS = False  # one rule for every body: see structure_body
+
+
+def ignores_unknown_fields() -> bool:
+    """Whether a body may carry fields its class lacks (ignored) or not (a 400 naming
+    them): :func:`structure_body` does it and the document says ``additionalProperties``
+    accordingly."""
+    return BODIES_IGNORE_UNKNOWN_FIELDS
 
 
 @attrs.frozen
@@ -141,6 +159,14 @@ class MessagesQuery(WindowQuery):
 
 
 @attrs.frozen
+class ChatsQuery:
+    """The chat list: ``cursor`` is the opaque position a ``rel="next"`` link carries."""
+
+    limit: QueryInt | None = None
+    cursor: str | None = None
+
+
+@attrs.frozen
 class ListQuery:
     limit: QueryInt | None = None
     after: QueryInt | None = None
@@ -164,7 +190,11 @@ def _structure_str(value: object, _: type) -> str:
 
 
 def _structure_int(value: object, _: type) -> int:
-    if type(value) is not int:  # bool is an int to Python, not to JSON
+    # JSON Schema's integer is any number with no fractional part, 7.0 included (and so
+    # is DRF's IntegerField); bool is an int to Python, not to JSON.
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is not int:
         raise WireError(NOT_AN_INTEGER)
     return value
 
@@ -234,7 +264,7 @@ def structure_body(data: object, cls: type[T]) -> T:
     """Parse a request body into ``cls``, as :func:`structure` does, refusing any key
     ``cls`` does not take (one rule for every body: a field the server would drop is a
     400 naming it, never a silent 200)."""
-    if isinstance(data, Mapping):
+    if isinstance(data, Mapping) and not ignores_unknown_fields():
         names = {f.name for f in attrs.fields(typing.cast(Any, cls))}
         unknown = [key for key in data if key not in names]
         if unknown:
