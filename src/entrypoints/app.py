@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from adapters.http.api import OPERATIONS
 from adapters.http.docs import doc_routes
+from adapters.http.home import home_routes
 from adapters.http.problems import EXCEPTION_HANDLERS
 from adapters.http.realtime import CLOSE_GOING_AWAY, Hub, realtime_routes
 from adapters.http.routes import Config, starlette_routes
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *starlette_routes(OPERATIONS, services, config),
             *realtime_routes(services, hub, settings.realtime()),
             *doc_routes(OPERATIONS),
+            *home_routes(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

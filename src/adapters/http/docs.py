@@ -31,6 +31,7 @@ from .openapi import JSON, TITLE, VALIDATION_ERROR, build_document, component_na
 from .routes import Operation
 from .wire import Detail, dumps
 
+HOME_PATH = "/"  # served by .home, documented here with the other pages
 SCHEMA_PATH = "/api/schema/"
 SWAGGER_PATH = "/api/docs/"
 REDOC_PATH = "/api/redoc/"
@@ -232,6 +233,7 @@ def doc_paths(asset_media: dict[str, str]) -> dict[str, dict[str, Any]]:
                 },
             }
         },
+        HOME_PATH: page("home", "Home page", "Links to this documentation, for a person."),
         SWAGGER_PATH: page("swagger_ui", "Swagger UI", "Browse this API and try it out."),
         REDOC_PATH: page("redoc", "ReDoc", "Read this API's reference."),
         STATIC_PATH + "{name}": {
