@@ -14,8 +14,8 @@ import attrs
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, request_response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Receive, Scope, Send
 
 from chatcore.admin import require_admin
 from chatcore.errors import AuthenticationFailed, NotFound
@@ -175,18 +175,20 @@ def starlette_routes(
             response: Response = await handler(request)
             return response
 
-        app = _AnyMethod(request_response(dispatch))
         pattern = id_pattern(path)
-        routes.extend(Route(variant, app) for variant in (pattern, pattern.rstrip("/")))
+        for variant in (pattern, pattern.rstrip("/")):
+            routes.append(_EveryMethod(variant, dispatch, methods=list(handlers)))
     return routes
 
 
-class _AnyMethod:
-    """An ASGI app, which Starlette routes every method to (a function endpoint would
-    get GET alone, and Starlette's own 405 before our code could say 404 instead)."""
+class _EveryMethod(Route):
+    """A route that hands every method to its endpoint, which answers one it lacks (405,
+    or 404 on an admin path) where Starlette would answer 405 before our code could say
+    404 instead. ``methods`` still lists those it serves."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        return (Match.FULL if match is Match.PARTIAL else match), child
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
