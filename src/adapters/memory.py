@@ -9,18 +9,18 @@ current user objects.
 from __future__ import annotations
 
 import bisect
-import collections
 import heapq
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import attrs
 
 from chatcore.errors import Conflict, NotFound
 from chatcore.model import (
+    Activity,
     Chat,
     Counts,
     Message,
@@ -32,7 +32,7 @@ from chatcore.model import (
     User,
     UserChanges,
 )
-from chatcore.ports import Listener, RevocationListener, Unsubscribe
+from chatcore.ports import Listener, RevocationListener, Rule, Tally, Unsubscribe
 from chatcore.rules import username_key
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,9 @@ class _ChatRow:
     created_at: datetime
     member_ids: list[int]
     last_message_id: int | None = None
+    activity: Activity = attrs.field(
+        default=attrs.Factory(lambda row: Activity(row.created_at, row.id), takes_self=True)
+    )
 
 
 @attrs.define
@@ -54,6 +57,9 @@ class _State:
     user_by_key: dict[str, int] = attrs.Factory(dict)
     chats: dict[int, _ChatRow] = attrs.Factory(dict)
     chats_of_user: dict[int, set[int]] = attrs.Factory(dict)
+    # Each user's chats as their activities, ascending: a page of the chat list is a
+    # slice below a bisection, so its cost does not grow with the user's chats.
+    activities_of_user: dict[int, list[Activity]] = attrs.Factory(dict)
     messages: dict[int, NewMessage] = attrs.Factory(dict)
     message_ids_of_chat: dict[int, list[int]] = attrs.Factory(dict)
     by_client_id: dict[tuple[int, int, str], int] = attrs.Factory(dict)
@@ -79,7 +85,24 @@ class _State:
             else:
                 kept.append(message_id)
         self.message_ids_of_chat[chat_id] = kept
-        self.chats[chat_id].last_message_id = kept[-1] if kept else None
+        self.set_last_message(self.chats[chat_id], kept[-1] if kept else None)
+
+    def set_last_message(self, row: _ChatRow, message_id: int | None) -> None:
+        """The one way a chat's last message changes: it moves the chat in the chat
+        lists of its members."""
+        old = row.activity
+        row.last_message_id = message_id
+        at = row.created_at if message_id is None else self.messages[message_id].timestamp
+        row.activity = Activity(at, row.id)
+        if row.activity == old:
+            return
+        for user_id in row.member_ids:
+            self.unlist(user_id, old)
+            bisect.insort(self.activities_of_user[user_id], row.activity)
+
+    def unlist(self, user_id: int, activity: Activity) -> None:
+        activities = self.activities_of_user[user_id]
+        del activities[bisect.bisect_left(activities, activity)]
 
     def chat(self, row: _ChatRow) -> Chat:
         participants = tuple(self.users[i] for i in row.member_ids)
@@ -101,6 +124,7 @@ class InMemoryUserStore:
         self._s.password_hashes[stored.id] = password_hash
         self._s.user_by_key[key] = stored.id
         self._s.chats_of_user[stored.id] = set()
+        self._s.activities_of_user[stored.id] = []
         return stored
 
     async def get(self, user_id: int) -> User | None:
@@ -148,6 +172,7 @@ class InMemoryUserStore:
         del self._s.user_by_key[username_key(user.username)]
         for chat_id in self._s.chats_of_user.pop(user_id):
             self._s.chats[chat_id].member_ids.remove(user_id)
+        del self._s.activities_of_user[user_id]
         for chat_id in self._s.chats:
             self._s.drop_messages(chat_id, lambda m: m.sender_id == user_id)
         for digest in [d for d, t in self._s.tokens.items() if t.user_id == user_id]:
@@ -166,6 +191,7 @@ class InMemoryChatStore:
         self._s.chats[row.id] = row
         for user_id in member_ids:
             self._s.chats_of_user[user_id].add(row.id)
+            bisect.insort(self._s.activities_of_user[user_id], row.activity)
         self._s.message_ids_of_chat[row.id] = []
         return self._s.chat(row)
 
@@ -173,13 +199,19 @@ class InMemoryChatStore:
         row = self._s.chats.get(chat_id)
         return None if row is None else self._s.chat(row)
 
+    async def get_for(self, chat_id: int, user_id: int) -> Chat | None:
+        if chat_id not in self._s.chats_of_user.get(user_id, ()):
+            return None
+        return self._s.chat(self._s.chats[chat_id])
+
     async def is_participant(self, chat_id: int, user_id: int) -> bool:
         return chat_id in self._s.chats_of_user.get(user_id, ())
 
-    async def for_user(self, user_id: int) -> list[Chat]:
-        rows = [self._s.chats[i] for i in self._s.chats_of_user.get(user_id, ())]
-        rows.sort(key=self._activity, reverse=True)
-        return [self._s.chat(row) for row in rows]
+    async def for_user(self, user_id: int, limit: int, below: Activity | None = None) -> list[Chat]:
+        activities = self._s.activities_of_user.get(user_id, [])
+        end = len(activities) if below is None else bisect.bisect_left(activities, below)
+        page = activities[max(0, end - limit) : end]
+        return [self._s.chat(self._s.chats[a.chat_id]) for a in reversed(page)]
 
     async def list_all(self, after: int | None, limit: int) -> list[Chat]:
         rows = (row for chat_id, row in self._s.chats.items() if after is None or chat_id > after)
@@ -192,13 +224,9 @@ class InMemoryChatStore:
         self._s.drop_messages(chat_id, lambda _: True)
         for user_id in row.member_ids:
             self._s.chats_of_user[user_id].discard(chat_id)
+            self._s.unlist(user_id, row.activity)
         del self._s.chats[chat_id], self._s.message_ids_of_chat[chat_id]
         return True
-
-    def _activity(self, row: _ChatRow) -> tuple[datetime, int]:
-        if row.last_message_id is None:
-            return row.created_at, row.id
-        return self._s.messages[row.last_message_id].timestamp, row.id
 
 
 class InMemoryMessageStore:
@@ -218,7 +246,7 @@ class InMemoryMessageStore:
         message_id = self._s.last_message_id
         self._s.messages[message_id] = message
         self._s.message_ids_of_chat[message.chat_id].append(message_id)
-        self._s.chats[message.chat_id].last_message_id = message_id
+        self._s.set_last_message(self._s.chats[message.chat_id], message_id)
         if key is not None:
             self._s.by_client_id[key] = message_id
         return self._s.message(message_id), True
@@ -282,21 +310,51 @@ class InMemoryTokenStore:
 
 
 class InMemoryAttemptStore:
+    """Each key's attempts as (moment, end of window), oldest first, and one heap of
+    every window's end: a hit first drops what has ended, whatever its key."""
+
     def __init__(self) -> None:
-        self._attempts: dict[str, collections.deque[datetime]] = {}
+        self._attempts: dict[str, list[tuple[datetime, datetime]]] = {}
+        self._ends: list[tuple[datetime, str]] = []
 
-    async def record(self, key: str, at: datetime, forget_before: datetime) -> None:
-        times = self._attempts.setdefault(key, collections.deque())
-        while times and times[0] < forget_before:
-            times.popleft()
-        times.append(at)
+    async def hit(
+        self, keys: Sequence[str], at: datetime, window: timedelta, rule: Rule
+    ) -> float | None:
+        self._forget_ended(at)
+        wait = rule([self._tally(key) for key in keys])
+        if wait is None:
+            for key in keys:
+                bisect.insort(self._attempts.setdefault(key, []), (at, at + window))
+                heapq.heappush(self._ends, (at + window, key))
+        return wait
 
-    async def since(self, key: str, start: datetime) -> tuple[int, datetime | None]:
-        recent = [t for t in self._attempts.get(key, ()) if t > start]
-        return len(recent), min(recent, default=None)
+    async def release(self, keys: Sequence[str], at: datetime) -> None:
+        for key in keys:
+            entries = self._attempts.get(key, [])
+            found = next((i for i, (moment, _) in enumerate(entries) if moment == at), None)
+            if found is not None:
+                del entries[found]  # its heap entry stays: _forget_ended allows for that
+                if not entries:
+                    del self._attempts[key]
 
     async def clear(self, key: str) -> None:
         self._attempts.pop(key, None)
+
+    def _tally(self, key: str) -> Tally:
+        entries = self._attempts.get(key)
+        if not entries:
+            return Tally()
+        return Tally(len(entries), entries[0][0], entries[-1][0])
+
+    def _forget_ended(self, now: datetime) -> None:
+        while self._ends and self._ends[0][0] <= now:
+            _, key = heapq.heappop(self._ends)
+            entries = self._attempts.get(key)
+            if entries is None:
+                continue
+            entries[:] = [entry for entry in entries if entry[1] > now]
+            if not entries:
+                del self._attempts[key]
 
 
 class InMemoryStorage:

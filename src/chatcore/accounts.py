@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 import attrs
 
-from .deps import Deps
+from .deps import Deps, Policy
 from .errors import AuthenticationFailed, Conflict, Throttled, ValidationFailed
 from .model import NewUser, Page, Revocation, Session, TokenRecord, User
 from .paging import forward_page
-from .ports import UserStore
+from .ports import Rule, Tally, UserStore
 from .rules import (
     INVALID_TEXT,
     PASSWORD_MAX,
@@ -23,8 +26,10 @@ from .rules import (
     too_long,
     username_key,
 )
+from .throttle import Backoff, bound, longest, take
 
 USERNAME_TAKEN = "A user with that username already exists."
+ADDRESS_KEY_MAX = 64
 _DUMMY_PASSWORD = "chatcore: no such user, hash anyway"  # noqa: S105 - not a credential
 
 
@@ -47,13 +52,27 @@ class Accounts:
         self._attempts = deps.storage.attempts
         self._dummy_hash: str | None = None
 
-    async def register(self, form: Registration, *, is_admin: bool = False) -> Session:
+    async def register(
+        self, form: Registration, *, is_admin: bool = False, address: str | None = None
+    ) -> Session:
+        """Create an account. Sign-ups from one client ``address`` are limited to
+        ``registrations_per_address`` an hour; without an address (the command line,
+        a library caller) they are not limited."""
         errors = Errors()
         username = check_username(form.username, errors)
         email = check_email(form.email, errors)
         password = check_password(form.password, form.password_confirm, username, errors)
         user_type = check_user_type(form.user_type, errors)
         errors.raise_if_any()
+        if address is not None:  # counted once valid: from here on each costs a hash
+            policy = self._deps.policy
+            await take(
+                self._attempts,
+                f"register:{_client(address)}",
+                policy.registrations_per_address,
+                policy.creation_window,
+                self._deps.clock.now(),
+            )
         password_hash = await self._deps.hasher.hash(password)
         new = NewUser(username, email, user_type, self._deps.clock.now(), is_admin=is_admin)
         try:
@@ -64,32 +83,43 @@ class Accounts:
 
     async def login(self, username: str, password: str, address: str | None = None) -> Session:
         """Check a username and password; a wrong one of either fails the same way and
-        costs the same hashing work. Failures are counted per account and per client
-        address; past either limit the attempt is refused before any hashing."""
-        policy = self._deps.policy
-        limits = {
-            f"user:{username_key(username[: USERNAME_MAX + 1])}": policy.login_failures_per_account
-        }
-        if address:
-            limits[f"address:{address}"] = policy.login_failures_per_address
-        await self._check_throttle(limits)
-        try:
-            user = await self._check_password(username, password)
-        except AuthenticationFailed:
-            now = self._deps.clock.now()
-            for key in limits:
-                await self._attempts.record(key, now, now - policy.login_failure_window)
-            raise
-        await self._attempts.clear(next(iter(limits)))
-        return Session(user, await self._issue_token(user))
+        costs the same hashing work.
 
-    async def _check_throttle(self, limits: dict[str, int]) -> None:
-        window = self._deps.policy.login_failure_window
+        Every guess is counted before its hash is checked, in one atomic step of the
+        store that also decides whether it may go ahead, so a concurrent burst is
+        decided one guess at a time and at most the allowed number are ever hashed.
+        Three counts over a sliding ``login_failure_window`` (an hour), of which the
+        longest wait applies (a refused guess is not counted):
+
+        - this account from this client address: ``login_free_failures`` (5) at once,
+          then each further guess waits ``login_backoff`` (1 s) after the previous one,
+          doubling up to ``login_backoff_max`` (15 min). It slows guessing to a few an
+          hour and never locks anyone out for longer than that pause.
+        - this account from every address: past ``login_failures_per_account`` (100,
+          OWASP ASVS v4.0.3 V2.2.1's "no more than 100 failed attempts per hour"), an
+          address that has already failed on the account waits until the count drops.
+          An address with no failure on it still gets its guess: a stranger's burst
+          from elsewhere never stops the owner logging in from an address of their own.
+          The price is one guess an hour per further address an attacker controls.
+        - this address over every account: ``login_failures_per_address`` (300), against
+          one client spraying a common password over many usernames.
+
+        A success is nobody's failure: it is uncounted from the account and the address,
+        and clears this client's back-off. It does not clear the others' failures: an
+        attacker who logs in to an account of their own must not reset their count,
+        and the owner logging in must not hand a stranger a fresh hundred guesses."""
         now = self._deps.clock.now()
-        for key, limit in limits.items():
-            count, oldest = await self._attempts.since(key, now - window)
-            if count >= limit and oldest is not None:
-                raise Throttled(max(1.0, (oldest + window - now).total_seconds()))
+        keys = _login_keys(username, address)
+        policy = self._deps.policy
+        wait = await self._attempts.hit(
+            keys, now, policy.login_failure_window, _login_rule(policy, now)
+        )
+        if wait is not None:
+            raise Throttled(wait)
+        user = await self._check_password(username, password)  # a failure stays counted
+        await self._attempts.release(keys[1:], now)
+        await self._attempts.clear(keys[0])
+        return Session(user, await self._issue_token(user))
 
     async def _check_password(self, username: str, password: str) -> User:
         found = None
@@ -149,6 +179,39 @@ class Accounts:
         if self._dummy_hash is None:
             self._dummy_hash = await self._deps.hasher.hash(_DUMMY_PASSWORD)
         return self._dummy_hash
+
+
+def _client(address: str | None) -> str:
+    """The address as a key part; cut short so that no header can grow a key (IP
+    addresses, v6 with a zone included, are shorter)."""
+    return (address or "")[:ADDRESS_KEY_MAX]
+
+
+def _login_keys(username: str, address: str | None) -> list[str]:
+    """This account from this address, this account, and this address if known. The
+    name is cut just past the longest valid one: any longer name is equally unknown."""
+    account = username_key(username[: USERNAME_MAX + 1])
+    client = _client(address)
+    keys = [f"login-pair:{len(account)}:{account}:{client}", f"login-account:{account}"]
+    if address is not None:
+        keys.append(f"login-address:{client}")
+    return keys
+
+
+def _login_rule(policy: Policy, now: datetime) -> Rule:
+    """The decision for the keys of :func:`_login_keys` (see :meth:`Accounts.login`)."""
+    backoff = Backoff(policy.login_free_failures, policy.login_backoff, policy.login_backoff_max)
+    window = policy.login_failure_window
+
+    def rule(tallies: Sequence[Tally]) -> float | None:
+        pair, account, *address = tallies
+        return longest(
+            backoff.wait(pair, now),
+            bound(account, policy.login_failures_per_account, window, now) if pair.count else None,
+            *(bound(a, policy.login_failures_per_address, window, now) for a in address),
+        )
+
+    return rule
 
 
 async def search_users(

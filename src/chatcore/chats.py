@@ -3,15 +3,15 @@ in behaves exactly like a chat that does not exist."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import attrs
 
 from .deps import Deps
 from .errors import NotFound, ValidationFailed
-from .model import Chat, Message, MessageQuery, NewMessage, Page, User
-from .paging import Window, message_page
+from .model import Activity, Chat, Message, MessageQuery, NewMessage, Page, User
+from .paging import Window, chat_list_page, message_page
 from .rules import (
     CHAT_NAME_MAX,
     CONTENT_MAX,
@@ -25,6 +25,7 @@ from .rules import (
     check_usernames,
     username_key,
 )
+from .throttle import take
 
 K = TypeVar("K")
 UNKNOWN_ID = 'Invalid pk "{}" - object does not exist.'
@@ -46,8 +47,11 @@ class Chats:
         self._users = deps.storage.users
         self._chats = deps.storage.chats
         self._messages = deps.storage.messages
+        self._attempts = deps.storage.attempts
 
     async def create_chat(self, actor: User, draft: ChatDraft) -> Chat:
+        """A new chat of the actor and the participants named. Each user may create
+        ``chats_per_user`` an hour."""
         errors = Errors()
         limit = self._deps.policy.max_participants
         name = check_text(draft.name, CHAT_NAME_MAX, "name", errors)
@@ -68,15 +72,39 @@ class Chats:
         if len(members) > limit:
             errors.add("non_field_errors", f"A chat has at most {limit} participants.")
         errors.raise_if_any()
-        return await self._chats.add(name, sorted(members), self._deps.clock.now())
+        now = self._deps.clock.now()
+        policy = self._deps.policy
+        # Counted once valid, so typos cost nothing; it bounds how fast anyone can add
+        # a user to chats (each one lengthens that user's chat list).
+        await take(
+            self._attempts, f"chats:{actor.id}", policy.chats_per_user, policy.creation_window, now
+        )
+        return await self._chats.add(name, sorted(members), now)
 
-    async def list_chats(self, actor: User) -> list[Chat]:
-        """The actor's chats, most recent activity first."""
-        return await self._chats.for_user(actor.id)
+    async def list_chats(
+        self, actor: User, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Chat]:
+        """A page of the actor's chats, most recent activity first: the top ``limit``, or
+        those below ``cursor`` (:func:`chatcore.paging.chat_cursor` of the last chat of the
+        page before): keyset paging, so a page costs the same at any number of chats.
+
+        Between pages the order moves. A chat that gets a message moves to the top,
+        above every cursor handed out, so later pages skip it rather than show it twice:
+        the client has its message on the socket already, and sees the chat when it
+        reads the top again. Only a chat whose newest message is deleted moves down, and
+        may then appear once more on a later page."""
+
+        def fetch(size: int, below: Activity | None) -> Awaitable[list[Chat]]:
+            return self._chats.for_user(actor.id, size, below)
+
+        return await chat_list_page(fetch, limit, cursor)
 
     async def get_chat(self, actor: User, chat_id: int) -> Chat:
-        chat = await self._chats.get(chat_id)
-        if chat is None or not chat.has_participant(actor.id):
+        # Storage finds the membership first and reads nothing more without it: a chat
+        # the actor is not in costs what a missing one does, so timing tells them apart
+        # no more than the answer does.
+        chat = await self._chats.get_for(chat_id, actor.id)
+        if chat is None:
             raise NotFound
         return chat
 

@@ -73,6 +73,16 @@ class NewMessage:
     client_id: str | None = None
 
 
+@attrs.frozen(order=True)
+class Activity:
+    """Where a chat stands in its participants' chat lists, which put the greatest first:
+    the time of its newest message, or of its creation for a chat with none; of two
+    chats at one time, the one with the larger id counts as the more recent."""
+
+    at: datetime
+    chat_id: int
+
+
 @attrs.frozen
 class Chat:
     """A group chat as its participants see it: who is in it and its latest message."""
@@ -85,6 +95,11 @@ class Chat:
 
     def has_participant(self, user_id: int) -> bool:
         return any(user.id == user_id for user in self.participants)
+
+    @property
+    def activity(self) -> Activity:
+        last = self.last_message
+        return Activity(self.created_at if last is None else last.timestamp, self.id)
 
 
 @attrs.frozen
@@ -125,7 +140,10 @@ class MessageQuery:
 
 @attrs.frozen
 class Page(Generic[T]):
-    """A page of items in id order, and whether more lie on either side of it."""
+    """A page of items in id order, and whether more lie on either side of it. (The chat
+    list is the one page in another order, most recent activity first: there
+    ``has_older`` says that chats of older activity follow, and ``has_newer`` is
+    always False, as that list is read one way, from its top.)"""
 
     items: tuple[T, ...]
     has_older: bool

@@ -9,10 +9,13 @@ cases never need a transaction spanning two calls.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
+import attrs
+
 from .model import (
+    Activity,
     Chat,
     Counts,
     Message,
@@ -70,11 +73,19 @@ class ChatStore(Protocol):
 
     async def get(self, chat_id: int) -> Chat | None: ...
 
+    async def get_for(self, chat_id: int, user_id: int) -> Chat | None:
+        """The chat if the user is one of its participants, else None. The membership is
+        looked up first and nothing more is read without it, so a chat the user is not
+        in costs the same as one that does not exist."""
+        ...
+
     async def is_participant(self, chat_id: int, user_id: int) -> bool: ...
 
-    async def for_user(self, user_id: int) -> list[Chat]:
-        """The user's chats, most recent activity first: the newest message's time, or
-        the chat's creation for a chat with none; ties broken by the larger chat id."""
+    async def for_user(self, user_id: int, limit: int, below: Activity | None = None) -> list[Chat]:
+        """At most ``limit`` of the user's chats, most recent activity first (by
+        :attr:`Chat.activity`: the newest message's time, or the chat's creation for a
+        chat with none; ties broken by the larger chat id), only those whose activity is
+        below ``below`` when given. The cost must not grow with the user's chats."""
         ...
 
     async def list_all(self, after: int | None, limit: int) -> list[Chat]:
@@ -127,18 +138,44 @@ class TokenStore(Protocol):
         ...
 
 
+@attrs.frozen
+class Tally:
+    """What a key of an :class:`AttemptStore` holds inside the window."""
+
+    count: int = 0
+    oldest: datetime | None = None
+    newest: datetime | None = None
+
+
+Rule = Callable[[Sequence[Tally]], float | None]
+"""Given one tally per key, the seconds to wait (refused), or None (admitted)."""
+
+
 class AttemptStore(Protocol):
-    """Timestamps of failed attempts (logins) per key, for throttling guesses."""
+    """Attempts per key inside a sliding window, for throttling: failed logins,
+    registrations, chat creations."""
 
-    async def record(self, key: str, at: datetime, forget_before: datetime) -> None:
-        """Note one attempt; entries of the key older than ``forget_before`` may go."""
+    async def hit(
+        self, keys: Sequence[str], at: datetime, window: timedelta, rule: Rule
+    ) -> float | None:
+        """In one atomic step (against every caller of the store, in any process):
+        forget what fell out of its window, tally each key's attempts, and ask ``rule``;
+        when it admits (None), count one attempt at ``at`` under every key, remembered
+        for ``window``. Returns the rule's answer. ``rule`` must be quick and pure: it
+        runs inside the store's lock or transaction. Keys must be distinct.
+
+        Attempts whose window has ended are forgotten whatever their key, so keys that
+        are never hit again take no room."""
         ...
 
-    async def since(self, key: str, start: datetime) -> tuple[int, datetime | None]:
-        """How many attempts of the key after ``start``, and the oldest of them."""
+    async def release(self, keys: Sequence[str], at: datetime) -> None:
+        """Uncount one attempt counted at ``at`` under each key (a hit that turned out
+        not to be a failure); a key with none at that moment is left alone."""
         ...
 
-    async def clear(self, key: str) -> None: ...
+    async def clear(self, key: str) -> None:
+        """Forget every attempt of the key."""
+        ...
 
 
 class Storage(Protocol):

@@ -1,54 +1,51 @@
 """The ASGI application factory: the one composition root of the server.
 
-``create_app(settings)`` builds the adapters named in the settings and the routes;
-resources (the database's threads, the hashing pool) open and close in the lifespan.
-Nothing is done at import time. uvicorn calls it as a factory:
+``create_app(settings)`` takes the adapters named in the settings from
+:func:`~entrypoints.bootstrap.adapters_from` and builds the routes; the adapters open and
+close in the lifespan. Nothing is done at import time. uvicorn calls it as a factory:
 ``uvicorn --factory entrypoints.app:create_app``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 
-from adapters.hashing import Argon2Hasher
 from adapters.http.api import OPERATIONS
 from adapters.http.docs import doc_routes
 from adapters.http.problems import EXCEPTION_HANDLERS
-from adapters.http.realtime import Hub, realtime_routes
+from adapters.http.realtime import CLOSE_GOING_AWAY, Hub, realtime_routes
 from adapters.http.routes import Config, starlette_routes
-from adapters.memory import InMemoryStorage
-from adapters.sqlite import SqliteStorage
-from chatcore.ports import Storage
 
-from .bootstrap import bootstrap
+from .bootstrap import adapters_from
 from .settings import Settings
 
-
-def build_storage(settings: Settings) -> Storage:
-    if settings.storage == "memory":
-        return InMemoryStorage()
-    return SqliteStorage(settings.database, migrate=settings.migrate)
+# The lifespan state key under which the app hands the server its "close every socket
+# with 1001" hook: uvicorn cuts connections before the lifespan's shutdown runs, so the
+# server has to call it first (see server.Server.shutdown).
+GOING_AWAY = "chatcore.going_away"
+GoingAway = Callable[[], Awaitable[None]]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    storage = build_storage(settings)
-    hasher = Argon2Hasher()
-    services = bootstrap(storage=storage, hasher=hasher, policy=settings.policy())
+    adapters = adapters_from(settings)
+    services = adapters.services(settings.policy())
     config = Config(max_body_bytes=settings.max_body_bytes, secure_cookies=settings.secure_cookies)
     hub = Hub(services.deps.notifier, services.deps.tokens.digest)
 
+    async def going_away() -> None:
+        await hub.close_and_wait(CLOSE_GOING_AWAY)
+
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            if isinstance(storage, SqliteStorage):
-                await stack.enter_async_context(storage)
-            stack.callback(hasher.close)
-            stack.callback(hub.stop)  # runs first: sockets close before the storage does
-            yield
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, GoingAway]]:
+        async with adapters:
+            try:
+                yield {GOING_AWAY: going_away}
+            finally:
+                hub.stop()  # sockets close before the storage does
 
     app = Starlette(
         routes=[

@@ -1,16 +1,27 @@
 """The one place the use cases are wired to adapters. The app factory, the command line,
 tests and library users all call :func:`bootstrap`, passing the adapters they want in
-place of the defaults."""
+place of the defaults; :func:`adapters_from` builds the adapters that the settings name,
+with their lifecycle."""
 
 from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable
+
+import attrs
 
 from adapters.clock import SystemClock
 from adapters.hashing import Argon2Hasher
 from adapters.memory import InMemoryStorage, LocalNotifier
+from adapters.sqlite import SqliteStorage
+from adapters.sqlite import migrate as sqlite_migrate
 from adapters.tokens import SecretTokens
 from chatcore.deps import Deps, Policy
 from chatcore.ports import Clock, Notifier, PasswordHasher, Storage, TokenGenerator
 from chatcore.services import Services
+
+from .settings import Settings
 
 
 def bootstrap(
@@ -30,3 +41,55 @@ def bootstrap(
         policy=policy or Policy(),
     )
     return Services.build(deps)
+
+
+@attrs.frozen
+class Adapters:
+    """The adapters named by the settings, with their lifecycle: building them opens
+    nothing; ``async with adapters:`` opens what holds resources (the database's threads)
+    and closes it, and the hashing pool, on the way out."""
+
+    storage: Storage
+    notifier: Notifier
+    hasher: Argon2Hasher
+    # What the storage needs opened and closed around its use (nothing, in memory).
+    resources: tuple[contextlib.AbstractAsyncContextManager[object], ...] = ()
+    # Creates or upgrades the stored schema and returns the versions applied; None when
+    # nothing outlives the process, so there is nothing to migrate.
+    migrate: Callable[[], list[int]] | None = None
+    _stack: contextlib.AsyncExitStack = attrs.field(factory=contextlib.AsyncExitStack)
+
+    def services(self, policy: Policy | None = None) -> Services:
+        return bootstrap(
+            storage=self.storage, notifier=self.notifier, hasher=self.hasher, policy=policy
+        )
+
+    async def __aenter__(self) -> Adapters:
+        self._stack.callback(self.hasher.close)
+        try:
+            for resource in self.resources:
+                await self._stack.enter_async_context(resource)
+        except BaseException:
+            await self._stack.aclose()  # close what did open
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+
+def adapters_from(settings: Settings) -> Adapters:
+    """The one factory of adapters: every entrypoint (the app, each command) and the
+    tests take theirs from here, so CHATCORE_STORAGE, _DATABASE and _MIGRATE mean the
+    same everywhere."""
+    notifier, hasher = LocalNotifier(), Argon2Hasher()
+    if settings.storage == "memory":
+        return Adapters(InMemoryStorage(), notifier, hasher)
+    storage = SqliteStorage(settings.database, migrate=settings.migrate)
+    return Adapters(
+        storage,
+        notifier,
+        hasher,
+        resources=(storage,),
+        migrate=functools.partial(sqlite_migrate, settings.database),
+    )

@@ -10,15 +10,14 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
-from adapters.hashing import Argon2Hasher
-from adapters.sqlite import SqliteStorage, migrate
+from adapters.sqlite import SchemaOutOfDate, SchemaTooNew
 from chatcore.accounts import Registration
 from chatcore.chats import ChatDraft
 from chatcore.errors import ValidationFailed
 from chatcore.paging import Window
 from chatcore.services import Services
 
-from .bootstrap import bootstrap
+from .bootstrap import adapters_from
 from .settings import Settings, SettingsError
 
 PASSWORD_ENV = "CHATCORE_SUPERUSER_PASSWORD"  # noqa: S105 - a variable name
@@ -54,9 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "migrate":
-        applied = migrate(settings.database)
-        print(f"{settings.database}: applied {applied or 'nothing, up to date'}")
-        return 0
+        return _migrate(settings)
     if args.command == "createsuperuser":
         form = _superuser_form(args)
         if form is None:
@@ -79,14 +76,29 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_services(settings: Settings, job: Callable[[Services], Awaitable[int]]) -> int:
-    hasher = Argon2Hasher()
+def _migrate(settings: Settings) -> int:
+    migrate = adapters_from(settings).migrate
+    if migrate is None:
+        print(f"{settings.storage} storage keeps nothing on disk: nothing to migrate")
+        return 0
     try:
-        async with SqliteStorage(settings.database) as storage:
-            services = bootstrap(storage=storage, hasher=hasher, policy=settings.policy())
-            return await job(services)
-    finally:
-        hasher.close()
+        applied = migrate()
+    except SchemaTooNew as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{settings.database}: applied {applied or 'nothing, up to date'}")
+    return 0
+
+
+async def _with_services(settings: Settings, job: Callable[[Services], Awaitable[int]]) -> int:
+    if settings.storage == "memory":
+        print("note: memory storage: what this command makes is gone when it ends", file=sys.stderr)
+    try:
+        async with adapters_from(settings) as adapters:
+            return await job(adapters.services(settings.policy()))
+    except (SchemaOutOfDate, SchemaTooNew) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _superuser_form(args: argparse.Namespace) -> Registration | None:

@@ -1,5 +1,6 @@
-"""Running the app under uvicorn, with the WebSocket settings the contract needs and a
-goodbye (1001) to every socket before uvicorn cuts connections at shutdown."""
+"""Running the app under uvicorn: the WebSocket settings the contract needs, the
+connection limits of :mod:`.connections`, credentials masked in the logs, and a goodbye
+(1001) to every socket before uvicorn cuts connections at shutdown."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import socket
 import uvicorn
 from uvicorn.supervisors import ChangeReload, Multiprocess
 
-from adapters.http.realtime import CLOSE_GOING_AWAY, close_every_socket
+from .app import GOING_AWAY
+from .connections import LimitedConfig
+from .logs import log_config
+from .settings import Settings
 
 APP = "entrypoints.app:create_app"
 MAX_FRAME_BYTES = 64 * 1024  # larger frames close the socket with 1009
@@ -17,22 +21,34 @@ PING_SECONDS = 20.0  # a peer that misses a pong for this long is dropped
 
 class Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # uvicorn would fail open WebSockets with 1012; ours say "going away" first.
-        await close_every_socket(CLOSE_GOING_AWAY)
+        # uvicorn would fail open WebSockets with 1012; ours say "going away" first. The
+        # app hands over the hook in its lifespan state: it reaches this server's own hub.
+        going_away = self.lifespan.state.get(GOING_AWAY)
+        if going_away is not None:
+            await going_away()
         await super().shutdown(sockets)
 
 
 def config(
-    host: str, port: int, *, workers: int = 1, reload: bool = False, log_level: str = "info"
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    reload: bool = False,
+    log_level: str = "info",
+    settings: Settings | None = None,
 ) -> uvicorn.Config:
-    return uvicorn.Config(
+    settings = settings or Settings.from_env()
+    return LimitedConfig(
         APP,
+        limits=settings.connection_limits(),
         factory=True,
         host=host,
         port=port,
         workers=workers,
         reload=reload,
         log_level=log_level,
+        log_config=log_config(),
         ws_max_size=MAX_FRAME_BYTES,
         ws_ping_interval=PING_SECONDS,
         ws_ping_timeout=PING_SECONDS,

@@ -12,6 +12,8 @@ import attrs
 from adapters.http.realtime import RealtimeConfig
 from chatcore.deps import Policy
 
+from .connections import ConnectionLimits
+
 PREFIX = "CHATCORE_"
 
 
@@ -25,8 +27,14 @@ class Settings:
     storage: Literal["sqlite", "memory"] = "sqlite"
     migrate: bool = True
     token_ttl: int = 30 * 24 * 3600
+    login_failure_window: int = 3600
+    login_free_failures: int = 5
+    login_backoff_seconds: int = 1
+    login_backoff_max_seconds: int = 15 * 60
     login_failures_per_account: int = 100
     login_failures_per_address: int = 300
+    registrations_per_address: int = 20
+    chats_per_user: int = 100
     max_body_bytes: int = 256 * 1024
     secure_cookies: bool = False
     allowed_origins: tuple[str, ...] = ()
@@ -34,6 +42,12 @@ class Settings:
     ws_send_burst: int = 60
     ws_queue_bytes: int = 1024 * 1024
     ws_recheck_seconds: int = 30
+    # Connection limits, enforced by the server's HTTP protocol (entrypoints.connections).
+    header_timeout: int = 10  # seconds to receive a request's head (line and headers)
+    body_timeout: int = 30  # seconds to receive a request's whole body once its head is in
+    max_header_bytes: int = 16 * 1024  # request line and headers together
+    max_headers: int = 100
+    max_connections: int = 1000  # lowered to fit the open-file limit (RLIMIT_NOFILE)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -60,11 +74,26 @@ class Settings:
             recheck_seconds=self.ws_recheck_seconds,
         )
 
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            max_header_bytes=self.max_header_bytes,
+            max_headers=self.max_headers,
+            max_connections=self.max_connections,
+        )
+
     def policy(self) -> Policy:
         return Policy(
             token_ttl=timedelta(seconds=self.token_ttl),
+            login_failure_window=timedelta(seconds=self.login_failure_window),
+            login_free_failures=self.login_free_failures,
+            login_backoff=timedelta(seconds=self.login_backoff_seconds),
+            login_backoff_max=timedelta(seconds=self.login_backoff_max_seconds),
             login_failures_per_account=self.login_failures_per_account,
             login_failures_per_address=self.login_failures_per_address,
+            registrations_per_address=self.registrations_per_address,
+            chats_per_user=self.chats_per_user,
         )
 
 

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 
 def _count_printed(output: str, noun: str, count: int) -> bool:
     """Whether `output` says there are `count` of `noun` ("users: 3", "3 users", ...)."""
@@ -145,3 +147,48 @@ def test_the_console_script_runs_the_same_commands(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, (result.stdout, result.stderr)
     assert db.exists()
+
+
+# --- every command takes its adapters from the settings (CHATCORE_STORAGE, _MIGRATE) ---
+
+SUPERUSER = ("createsuperuser", "--username", "root", "--no-input")
+
+
+def test_migrate_on_memory_storage_has_nothing_to_migrate(tmp_path: Path, cli: Any) -> None:
+    db = tmp_path / "never.sqlite3"
+    result = cli("migrate", db=db, CHATCORE_STORAGE="memory")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "nothing to migrate" in result.stdout
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("command", [SUPERUSER, ("demo",)], ids=["createsuperuser", "demo"])
+def test_commands_on_memory_storage_touch_no_file(
+    tmp_path: Path, cli: Any, api: Any, command: tuple[str, ...]
+) -> None:
+    db = tmp_path / "never.sqlite3"
+    result = cli(
+        *command, db=db, CHATCORE_STORAGE="memory", CHATCORE_SUPERUSER_PASSWORD=api.PASSWORD
+    )
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "memory" in result.stderr  # says that nothing it made will last
+    assert not list(tmp_path.iterdir()), list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", [SUPERUSER, ("demo",)], ids=["createsuperuser", "demo"])
+def test_with_migrate_off_an_unmigrated_database_is_refused_not_migrated(
+    tmp_path: Path, cli: Any, api: Any, command: tuple[str, ...]
+) -> None:
+    db = tmp_path / "bare.sqlite3"
+    env = {"CHATCORE_MIGRATE": "false", "CHATCORE_SUPERUSER_PASSWORD": api.PASSWORD}
+    refused = cli(*command, db=db, **env)
+    assert refused.returncode == 1, (refused.stdout, refused.stderr)
+    assert "chatcore migrate" in refused.stderr
+    assert "Traceback" not in refused.stdout + refused.stderr
+    # Nothing was applied behind the operator's back: migrate still has everything to do.
+    migrated = cli("migrate", db=db)
+    assert migrated.returncode == 0, (migrated.stdout, migrated.stderr)
+    assert "applied [1," in migrated.stdout, migrated.stdout
+    # Once migrated, the same command with the same settings works.
+    done = cli(*command, db=db, **env)
+    assert done.returncode == 0, (done.stdout, done.stderr)

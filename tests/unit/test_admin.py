@@ -1,13 +1,9 @@
-"""Administration and login throttling, over the in-memory adapters."""
+"""Administration, over the in-memory adapters (login throttling: test_throttle.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
-from adapters.clock import ManualClock
-from adapters.hashing import Argon2Hasher
 from chatcore import (
     AccountEdit,
     AuthenticationFailed,
@@ -15,14 +11,11 @@ from chatcore import (
     NotFound,
     Registration,
     Services,
-    Throttled,
     User,
     UserType,
     ValidationFailed,
     Window,
 )
-from chatcore.deps import Policy
-from entrypoints.bootstrap import bootstrap
 
 PASSWORD = "correct horse battery"
 
@@ -114,49 +107,3 @@ async def test_admins_list_and_delete_chats_and_messages(app: Services) -> None:
         await app.chats.get_chat(alice, two.id)
     with pytest.raises(NotFound):
         await app.chats.get_message(alice, other.id)
-
-
-@pytest.fixture
-def strict(hasher: Argon2Hasher, clock: ManualClock) -> Services:
-    policy = Policy(login_failures_per_account=3, login_failures_per_address=5)
-    return bootstrap(hasher=hasher, clock=clock, policy=policy)
-
-
-async def test_failed_logins_per_account_are_throttled(
-    strict: Services, clock: ManualClock
-) -> None:
-    await register(strict, "alice")
-    for _ in range(3):
-        with pytest.raises(AuthenticationFailed):
-            await strict.accounts.login("ALICE", "wrong password")
-    with pytest.raises(Throttled) as caught:
-        await strict.accounts.login("alice", PASSWORD)  # even the right password waits
-    assert caught.value.retry_after == pytest.approx(3600)
-    clock.advance(timedelta(minutes=30))
-    with pytest.raises(Throttled) as later:
-        await strict.accounts.login("alice", PASSWORD)
-    assert later.value.retry_after == pytest.approx(1800)
-    clock.advance(timedelta(minutes=30))
-    assert (await strict.accounts.login("alice", PASSWORD)).user.username == "alice"
-
-
-async def test_a_success_resets_the_account_count(strict: Services) -> None:
-    await register(strict, "alice")
-    for _ in range(2):
-        with pytest.raises(AuthenticationFailed):
-            await strict.accounts.login("alice", "wrong password")
-    await strict.accounts.login("alice", PASSWORD)
-    for _ in range(2):
-        with pytest.raises(AuthenticationFailed):
-            await strict.accounts.login("alice", "wrong password")
-    await strict.accounts.login("alice", PASSWORD)
-
-
-async def test_failed_logins_per_address_are_throttled_across_names(strict: Services) -> None:
-    await register(strict, "alice")
-    for name in ["a", "b", "c", "d", "e"]:
-        with pytest.raises(AuthenticationFailed):
-            await strict.accounts.login(name, "wrong password", address="10.0.0.9")
-    with pytest.raises(Throttled):
-        await strict.accounts.login("alice", PASSWORD, address="10.0.0.9")
-    assert (await strict.accounts.login("alice", PASSWORD, address="10.0.0.10")).user

@@ -80,7 +80,7 @@ async def test_outsiders_see_nothing_of_a_chat(app: Services) -> None:
     alice, bob, eve = await users(app, "alice", "bob", "eve")
     chat = await app.chats.create_chat(alice, ChatDraft("private", [bob.id]))
     message, _ = await app.chats.send_message(bob, chat.id, "secret")
-    assert await app.chats.list_chats(eve) == []
+    assert (await app.chats.list_chats(eve)).items == ()
     for attempt in (
         app.chats.get_chat(eve, chat.id),
         app.chats.get_message(eve, message.id),
@@ -166,10 +166,10 @@ async def test_chats_are_listed_by_most_recent_activity(app: Services, clock: Ma
     old = await app.chats.create_chat(alice, ChatDraft("old"))
     clock.advance(timedelta(seconds=1))
     new = await app.chats.create_chat(alice, ChatDraft("new"))
-    assert [c.name for c in await app.chats.list_chats(alice)] == ["new", "old"]
+    assert [c.name for c in (await app.chats.list_chats(alice)).items] == ["new", "old"]
     clock.advance(timedelta(seconds=1))
     await app.chats.send_message(alice, old.id, "bump")
-    listed = await app.chats.list_chats(alice)
+    listed = (await app.chats.list_chats(alice)).items
     assert [c.id for c in listed] == [old.id, new.id]
     assert listed[0].last_message is not None
     assert listed[0].last_message.content == "bump"

@@ -348,9 +348,9 @@ def test_paged_lists_document_the_link_header(document: dict[str, Any]) -> None:
     paged = {
         (op.path, op.method.lower())
         for op in OPERATIONS
-        if op.query is not None and "after" in attrs.fields_dict(op.query)
+        if op.query is not None and {"after", "cursor"} & attrs.fields_dict(op.query).keys()
     }
-    assert len(paged) == 6
+    assert len(paged) == 7
     for path, method, operation in operations(document):
         headers = operation["responses"].get("200", {}).get("headers", {})
         assert ("Link" in headers) == ((path, method) in paged), (path, method)

@@ -43,6 +43,8 @@ from chatcore import (
     ValidationFailed,
     Window,
 )
+from chatcore.deps import Policy
+from chatcore.paging import chat_cursor
 from entrypoints.bootstrap import bootstrap
 
 T = TypeVar("T")
@@ -95,7 +97,9 @@ class ChatMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.hasher = Argon2Hasher(FAST_INSECURE)
         self.clock = ManualClock()
-        self.app = bootstrap(hasher=self.hasher, clock=self.clock)
+        # The model leaves throttles out (test_throttle.py is theirs): none binds here.
+        unthrottled = Policy(login_free_failures=10**6, chats_per_user=10**6)
+        self.app = bootstrap(hasher=self.hasher, clock=self.clock, policy=unthrottled)
         self.by_id: dict[int, User] = {}  # insertion order is id order
         self.tokens: list[tuple[str, int]] = []  # every token issued, in issue order
         self.revoked: set[str] = set()
@@ -364,6 +368,42 @@ class ChatMachine(RuleBasedStateMachine):
             return
         self.run(self.walk(read, model.messages, limit))
 
+    @rule(actor=users, limit=LIMITS, bump_after=st.none() | st.integers(0, 3), data=st.data())
+    def walk_chat_list(
+        self, actor: User, limit: int | None, bump_after: int | None, data: st.DataObject
+    ) -> None:
+        """Page through the chat list by its cursor. Unchanged, that is every chat once,
+        most recent activity first. With a message sent to one of them after page
+        ``bump_after``: still no chat twice, and only the bumped one may be missing."""
+        expected = [
+            m.id for m in sorted(self.chats_of(actor), key=ChatModel.activity, reverse=True)
+        ]
+        size = 100 if limit is None else limit
+        seen: list[int] = []
+        bumped = None
+        cursor = None
+        for number in range(len(expected) + 2):
+            page = self.run(self.app.chats.list_chats(actor, limit, cursor))
+            assert len(page.items) <= size
+            assert not page.has_newer
+            seen += [chat.id for chat in page.items]
+            if not page.has_older:
+                break
+            assert len(page.items) == size
+            cursor = chat_cursor(page.items[-1])
+            if number == bump_after and bumped is None:
+                bumped = data.draw(st.sampled_from(expected), label="bumped")
+                self.clock.advance(timedelta(seconds=1))
+                self.send(actor, bumped, "bump", None)
+        else:
+            raise AssertionError("the chat list never ended")
+        assert len(seen) == len(set(seen))
+        if bumped is None:
+            assert seen == expected
+        else:
+            assert set(expected) - set(seen) <= {bumped}
+            assert [i for i in seen if i != bumped] == [i for i in expected if i != bumped]
+
     @rule(actor=users, limit=LIMITS, data=st.data())
     def walk_my_messages(self, actor: User, limit: int | None, data: st.DataObject) -> None:
         chat_id = data.draw(
@@ -422,7 +462,9 @@ class ChatMachine(RuleBasedStateMachine):
             for user in self.by_id.values():
                 mine = sorted(self.chats_of(user), key=ChatModel.activity, reverse=True)
                 expected = [self.expected_chat(model) for model in mine]
-                assert await self.app.chats.list_chats(user) == expected
+                page = await self.app.chats.list_chats(user, limit=1000)
+                assert list(page.items) == expected
+                assert (page.has_older, page.has_newer) == (False, False)
                 for model in self.chat_models.values():
                     if user.id in model.member_ids:
                         got = await self.app.chats.get_chat(user, model.id)

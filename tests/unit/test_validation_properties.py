@@ -673,11 +673,11 @@ def test_chat_drafts_round_trip_or_fail_on_their_fields(
         for user in users:
             if user.id in members:
                 assert await app.chats.get_chat(user, outcome.id) == outcome
-                assert outcome in await app.chats.list_chats(user)
+                assert outcome in (await app.chats.list_chats(user)).items
             else:
                 with pytest.raises(NotFound):
                     await app.chats.get_chat(user, outcome.id)
-                assert outcome.id not in [c.id for c in await app.chats.list_chats(user)]
+                assert outcome.id not in [c.id for c in (await app.chats.list_chats(user)).items]
         again = await app.chats.create_chat(alice, ChatDraft(outcome.name))
         assert again.name == outcome.name
 

@@ -3,7 +3,7 @@ operations that routes them and documents them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.responses import Response
@@ -12,13 +12,14 @@ from chatcore.accounts import Registration
 from chatcore.admin import AccountEdit
 from chatcore.chats import ChatDraft
 from chatcore.model import Page, Session
-from chatcore.paging import Window
+from chatcore.paging import Window, chat_cursor
 
 from .auth import clear_session_cookies, set_session_cookies
 from .routes import Call, Operation, respond
 from .wire import (
     AdminUserOut,
     ChatOut,
+    ChatsQuery,
     Detail,
     ListQuery,
     LoginIn,
@@ -47,26 +48,45 @@ def _window(query: WindowQuery) -> Window:
     return Window(limit=query.limit, before=query.before, after=query.after)
 
 
+PAGING_PARAMS = ("after", "before", "cursor")
+
+
 def _paged(call: Call, page: Page[Any], wire: type, limit: int | None) -> Response:
-    """A JSON array, with a Link header to the pages on either side when there are any:
-    ``before=<first id>`` back, ``after=<last id>`` forward, the same ``limit``."""
-    url = call.request.url
+    """A page of an id-ordered list, with links to the pages on either side when there
+    are any: ``before=<first id>`` back, ``after=<last id>`` forward."""
     before = getattr(call.query, "before", None)
     after = getattr(call.query, "after", None)
-    size = {"limit": limit} if limit is not None else {}
-    links = []
+    links: dict[str, dict[str, object]] = {}
     if page.has_older:
-        prev = url.remove_query_params(["after", "before"])
-        if hasattr(call.query, "before"):  # message lists page back by id; others restart
+        links["prev"] = {}  # lists without ``before`` go back by starting again
+        if hasattr(call.query, "before"):  # message lists page back by id
             edge = page.items[0].id if page.items else (after + 1 if after else before)
-            prev = prev.include_query_params(before=edge, **size)
-        links.append(f'<{prev}>; rel="prev"')
+            links["prev"] = {"before": edge}
     if page.has_newer:
         edge = page.items[-1].id if page.items else (before - 1 if before else after)
-        nxt = url.remove_query_params(["after", "before"]).include_query_params(after=edge, **size)
-        links.append(f'<{nxt}>; rel="next"')
-    headers = {"Link": ", ".join(links)} if links else None
-    return respond([project(wire, item) for item in page.items], headers=headers)
+        links["next"] = {"after": edge}
+    return _listed(call, page.items, wire, limit, links)
+
+
+def _listed(
+    call: Call,
+    items: Sequence[Any],
+    wire: type,
+    limit: int | None,
+    links: Mapping[str, Mapping[str, object]],
+) -> Response:
+    """A JSON array, with a Link header naming, for each relation of ``links``, this
+    request's URL with its paging parameters replaced by that relation's (and the same
+    ``limit``, when the client gave one)."""
+    base = call.request.url.remove_query_params(PAGING_PARAMS)
+    size = {"limit": limit} if limit is not None else {}
+    header = ", ".join(
+        f'<{base.include_query_params(**params, **size)}>; rel="{rel}"'
+        for rel, params in links.items()
+    )
+    return respond(
+        [project(wire, item) for item in items], headers={"Link": header} if header else None
+    )
 
 
 # Accounts
@@ -74,17 +94,23 @@ def _paged(call: Call, page: Page[Any], wire: type, limit: int | None) -> Respon
 
 async def register(call: Call) -> Response:
     """Create an account; the reply carries the new user's API token."""
-    session = await call.services.accounts.register(call.body)
+    session = await call.services.accounts.register(call.body, address=_address(call))
     return await _session_reply(call, session, 201)
 
 
 async def login(call: Call) -> Response:
     """Exchange a username and password for a new API token (and a browser session)."""
-    client = call.request.client
     session = await call.services.accounts.login(
-        call.body.username, call.body.password, client.host if client else None
+        call.body.username, call.body.password, _address(call)
     )
     return await _session_reply(call, session, 200)
+
+
+def _address(call: Call) -> str | None:
+    """The client's address as the server sees it: behind a proxy, the one uvicorn took
+    from X-Forwarded-For when the proxy is trusted (--forwarded-allow-ips)."""
+    client = call.request.client
+    return client.host if client else None
 
 
 async def logout(call: Call) -> Response:
@@ -113,9 +139,14 @@ async def list_users(call: Call) -> Response:
 
 
 async def list_chats(call: Call) -> Response:
-    """The caller's chats, most recent activity first, each with its last message."""
-    chats = await call.services.chats.list_chats(call.user)
-    return respond([project(ChatOut, chat) for chat in chats])
+    """The caller's chats, most recent activity first, each with its last message: the
+    top ``limit``, and a ``rel="next"`` link with a ``cursor`` while more follow. A chat
+    that gets a message while a client pages moves to the top, above the cursor: later
+    pages skip it rather than show it twice (read the top again to see it)."""
+    q: ChatsQuery = call.query
+    page = await call.services.chats.list_chats(call.user, q.limit, q.cursor)
+    links = {"next": {"cursor": chat_cursor(page.items[-1])}} if page.has_older else {}
+    return _listed(call, page.items, ChatOut, q.limit, links)
 
 
 async def create_chat(call: Call) -> Response:
@@ -219,23 +250,24 @@ def _ok(wire: object, status: int = 200, *errors: Mapping[int, object]) -> dict[
 AUTH = {401: Detail}
 INVALID = {400: dict}
 HIDDEN = {404: Detail}
+THROTTLED = {429: Detail}
 ADMIN = {404: Detail}  # to anyone but an admin, with or without credentials
 
 # One row an endpoint: method, path, handler, summary, tag, responses, then its shapes.
 # fmt: off
 OPERATIONS: list[Operation] = [
     Operation("POST", "/api/register/", register, "Register", "accounts",
-              _ok(SessionOut, 201, INVALID), body=Registration, auth=False),
+              _ok(SessionOut, 201, INVALID, THROTTLED), body=Registration, auth=False),
     Operation("POST", "/api/login/", login, "Log in", "accounts",
-              _ok(SessionOut, 200, INVALID, AUTH, {429: Detail}), body=LoginIn, auth=False),
+              _ok(SessionOut, 200, INVALID, AUTH, THROTTLED), body=LoginIn, auth=False),
     Operation("POST", "/api/logout/", logout, "Log out", "accounts", _ok(Detail, 200, AUTH)),
     Operation("GET", "/api/me/", me, "Current user", "accounts", _ok(MeOut, 200, AUTH)),
     Operation("GET", "/api/users/", list_users, "List users", "accounts",
               _ok(list[UserOut], 200, INVALID, AUTH), query=UsersQuery),
     Operation("GET", "/api/chats/", list_chats, "List my chats", "chats",
-              _ok(list[ChatOut], 200, AUTH)),
+              _ok(list[ChatOut], 200, INVALID, AUTH), query=ChatsQuery),
     Operation("POST", "/api/chats/", create_chat, "Create a chat", "chats",
-              _ok(ChatOut, 201, INVALID, AUTH), body=ChatDraft),
+              _ok(ChatOut, 201, INVALID, AUTH, THROTTLED), body=ChatDraft),
     Operation("GET", "/api/chats/{chat_id}/", get_chat, "Get a chat", "chats",
               _ok(ChatOut, 200, AUTH, HIDDEN)),
     Operation("POST", "/api/chats/{chat_id}/send_message/", send_message, "Send a message",

@@ -139,11 +139,12 @@ def _own_doc(cls: type) -> str:
 
 
 def _is_page(op: Operation, kind: Any) -> bool:
-    """Paged lists take ``after`` and answer with a Link header (see api._paged)."""
+    """Paged lists take ``after`` or ``cursor`` and answer with a Link header (see
+    api._listed)."""
     return (
         typing.get_origin(kind) is list
         and op.query is not None
-        and "after" in attrs.fields_dict(op.query)
+        and not attrs.fields_dict(op.query).keys().isdisjoint({"after", "cursor"})
     )
 
 

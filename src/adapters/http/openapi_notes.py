@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import attrs
 
-from chatcore import rules
+from chatcore import paging, rules
 from chatcore.accounts import USERNAME_TAKEN, Registration
 from chatcore.admin import AccountEdit
 from chatcore.chats import UNKNOWN_NAME, ChatDraft
@@ -178,6 +178,13 @@ FIELDS: Final[dict[tuple[type, str], Note]] = {
         100,
         {"minimum": 1, "maximum": rules.MAX_ID},
     ),
+    (object, "cursor"): Note(
+        'Where the chat list goes on: copy it from the `rel="next"` link, do not build '
+        "it. Chats that get a message while you page move to the top, so later pages skip "
+        "them: read the first page again to see them.",
+        "63907185600000000.42",
+        {"pattern": f"^{paging.CURSOR_PATTERN.pattern}$", "maxLength": paging.CURSOR_MAX},
+    ),
     (object, "chat"): Note("Only the messages of this chat.", 7, ID),
     (object, "search"): Note(
         "Part of a username, case ignored.", "ali", {"maxLength": rules.SEARCH_MAX}
@@ -216,7 +223,7 @@ STATUS_TEXT: Final = {
     404: "No such object, or one the caller may not see: the two are never told apart.",
     413: "The request body is too large.",
     415: "The request body is not JSON.",
-    429: "Too many failed logins: wait the seconds `Retry-After` gives.",
+    429: "Too many attempts: wait the seconds `Retry-After` gives.",
 }
 
 # (operation name, status) -> what that answer means for that operation in particular.
@@ -228,6 +235,11 @@ RESPONSE_TEXT: Final = {
     ("login", 200): "The account and a new API token; browsers also get the "
     f"`{SESSION_COOKIE}` and `{CSRF_COOKIE}` cookies.",
     ("login", 401): "Wrong username or password (the two are not told apart).",
+    ("login", 429): "Too many failed logins: of this account from this address (a few "
+    "are free, then the pause doubles), of this account from addresses that have failed "
+    "on it, or from this address. Wait the seconds `Retry-After` gives.",
+    ("register", 429): "Too many sign-ups from this address in the last hour.",
+    ("create_chat", 429): "You created too many chats in the last hour.",
     ("logout", 200): "That token or session no longer works; the others do.",
 }
 
@@ -363,5 +375,6 @@ order messages are stored: id order is the one order of a chat.
 <key>` (or `Bearer <key>`). In Swagger UI, **Authorize** takes `Token <key>` for *Token*, \
 or the bare key for *Bearer*.
 - Lists of messages and users are pages: `limit`, `before` and `after` (ids) move \
-through them, and a `Link` header names the neighbouring pages.
+through them, and a `Link` header names the neighbouring pages. The chat list, most \
+recent activity first, pages by `limit` and the `cursor` its `rel="next"` link carries.
 """

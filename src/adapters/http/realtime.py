@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -156,7 +155,6 @@ class Hub:
         self._by_chat: dict[int, set[Connection]] = {}
         self._unsubscribe: dict[int, Unsubscribe] = {}
         self._stop_revocations = notifier.on_revoke(self._revoked)
-        _HUBS.add(self)
 
     def join(self, conn: Connection) -> None:
         members = self._by_chat.setdefault(conn.chat_id, set())
@@ -180,10 +178,19 @@ class Hub:
         for conn in self.connections():
             conn.close(code)
 
+    async def close_and_wait(self, code: int = CLOSE_GOING_AWAY, wait: float = 5.0) -> None:
+        """Close every socket and wait (up to ``wait`` seconds) for their close frames to
+        go out: the server calls it first thing on shutdown, before it cuts connections."""
+        connections = self.connections()
+        self.close_all(code)
+        if connections:
+            await asyncio.wait(
+                [asyncio.create_task(c.finished.wait()) for c in connections], timeout=wait
+            )
+
     def stop(self) -> None:
         self.close_all()
         self._stop_revocations()
-        _HUBS.discard(self)
 
     def _deliver(self, message: Message) -> None:
         frame = message_frame(message)  # rendered once for every local socket
@@ -197,22 +204,6 @@ class Hub:
                 conn.token_digest,
             ):
                 conn.close(CLOSE_POLICY)
-
-
-_HUBS: weakref.WeakSet[Hub] = weakref.WeakSet()
-
-
-async def close_every_socket(code: int = CLOSE_GOING_AWAY, wait: float = 5.0) -> None:
-    """Close the sockets of every hub in this process and wait (up to ``wait`` seconds)
-    for their close frames to go out: the server calls it first thing on shutdown,
-    before it cuts connections."""
-    connections = [conn for hub in list(_HUBS) for conn in hub.connections()]
-    for conn in connections:
-        conn.close(code)
-    if connections:
-        await asyncio.wait(
-            [asyncio.create_task(c.finished.wait()) for c in connections], timeout=wait
-        )
 
 
 class ChatSocket:

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
@@ -92,10 +92,13 @@ async def read_json(request: Request, limit: int) -> object:
     if declared.isascii() and declared.isdigit() and int(declared[:20]) > limit:
         raise HTTPException(413)  # (20 digits are more than any limit: no long int())
     raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise HTTPException(413)
+    try:
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > limit:
+                raise HTTPException(413)
+    except ClientDisconnect:  # gone, or cut off by the server's body deadline: nobody reads
+        raise HTTPException(400, "The connection closed before the body was complete.") from None
     if not raw.strip():
         return {}
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -137,6 +137,14 @@ class MessagesQuery(WindowQuery):
 
 
 @attrs.frozen
+class ChatsQuery:
+    """The chat list: ``cursor`` is the opaque position a ``rel="next"`` link carries."""
+
+    limit: QueryInt | None = None
+    cursor: str | None = None
+
+
+@attrs.frozen
 class ListQuery:
     limit: QueryInt | None = None
     after: QueryInt | None = None

@@ -12,10 +12,11 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chatcore.errors import Conflict, NotFound
 from chatcore.model import (
+    Activity,
     Chat,
     Counts,
     Message,
@@ -26,6 +27,7 @@ from chatcore.model import (
     User,
     UserChanges,
 )
+from chatcore.ports import Rule, Tally
 from chatcore.rules import MAX_ID, is_text, username_key
 
 from . import rows
@@ -173,9 +175,9 @@ def add_chat(
         (name, created, created),
     )
     chat_id = _inserted_id(cursor)
-    conn.executemany(
-        "INSERT INTO chat_members (chat_id, user_id) VALUES (?, ?)",
-        [(chat_id, user_id) for user_id in sorted(set(participant_ids))],
+    conn.executemany(  # with the chat's activity, which the schema's trigger checks
+        "INSERT INTO chat_members (chat_id, user_id, last_activity) VALUES (?, ?, ?)",
+        [(chat_id, user_id, created) for user_id in sorted(set(participant_ids))],
     )
     chat = get_chat(conn, chat_id)
     assert chat is not None
@@ -187,6 +189,20 @@ def get_chat(conn: sqlite3.Connection, chat_id: int) -> Chat | None:
     return None if row is None else _chats(conn, [row])[0]
 
 
+def chat_for(conn: sqlite3.Connection, chat_id: int, user_id: int) -> Chat | None:
+    # CROSS JOIN keeps the membership the outer loop: one primary-key probe decides, and
+    # a chat the user is not in stops there exactly as a missing chat does.
+    row = conn.execute(
+        _select(
+            CHAT_COLUMNS,
+            "FROM chat_members cm CROSS JOIN chats c ON c.id = cm.chat_id"
+            " WHERE cm.chat_id = ? AND cm.user_id = ?",
+        ),
+        (chat_id, user_id),
+    ).fetchone()
+    return None if row is None else _chats(conn, [row])[0]
+
+
 def is_participant(conn: sqlite3.Connection, chat_id: int, user_id: int) -> bool:
     found = conn.execute(
         "SELECT 1 FROM chat_members WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
@@ -194,16 +210,27 @@ def is_participant(conn: sqlite3.Connection, chat_id: int, user_id: int) -> bool
     return found is not None
 
 
-def chats_of_user(conn: sqlite3.Connection, user_id: int) -> list[Chat]:
-    # last_activity is kept on the chat row by add_message: this reads no message table
-    # beyond each chat's last message.
+def chats_of_user(
+    conn: sqlite3.Connection, user_id: int, limit: int, below: Activity | None
+) -> list[Chat]:
+    """A page of the user's chat list: ``limit`` entries of the index chat_members_activity
+    read backwards from ``below`` (keyset paging), then the page's chats by primary key.
+    Reads no message beyond each chat's last one."""
+    bound = "" if below is None else " AND (cm.last_activity, cm.chat_id) < (:at, :chat)"
     cursor = conn.execute(
         _select(
             CHAT_COLUMNS,
-            "FROM chat_members cm JOIN chats c ON c.id = cm.chat_id WHERE cm.user_id = ?"
-            " ORDER BY c.last_activity DESC, c.id DESC",
+            # Built from constants of this module only; every value is a parameter.
+            "FROM chat_members cm CROSS JOIN chats c ON c.id = cm.chat_id"
+            f" WHERE cm.user_id = :user{bound}"
+            " ORDER BY cm.last_activity DESC, cm.chat_id DESC LIMIT :limit",
         ),
-        (user_id,),
+        {
+            "user": user_id,
+            "limit": limit,
+            "at": None if below is None else rows.time_text(below.at),
+            "chat": None if below is None else below.chat_id,
+        },
     )
     return _chats(conn, cursor.fetchall())
 
@@ -427,7 +454,7 @@ def delete_user_tokens(conn: sqlite3.Connection, user_id: int) -> int:
     return conn.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,)).rowcount
 
 
-# failed login attempts
+# attempts, for throttling
 
 
 def _attempt_key(key: str) -> bytes:
@@ -435,31 +462,49 @@ def _attempt_key(key: str) -> bytes:
     return key.encode("utf-8", "surrogatepass")
 
 
-def record_attempt(
-    conn: sqlite3.Connection, key: str, at: datetime, forget_before: datetime
-) -> None:
-    stored_key = _attempt_key(key)
-    conn.execute(
-        "DELETE FROM login_attempts WHERE key = ? AND at < ?",
-        (stored_key, rows.time_text(forget_before)),
-    )
-    conn.execute(
-        "INSERT INTO login_attempts (key, at) VALUES (?, ?)", (stored_key, rows.time_text(at))
-    )
+def hit(
+    conn: sqlite3.Connection,
+    keys: Sequence[str],
+    at: datetime,
+    window: timedelta,
+    rule: Rule,
+) -> float | None:
+    """Run inside the writer's BEGIN IMMEDIATE transaction, which holds the file's write
+    lock: no other connection, in this process or another, tallies in between."""
+    now = rows.time_text(at)
+    conn.execute("DELETE FROM attempts WHERE ends_at <= ?", (now,))
+    stored = [_attempt_key(key) for key in keys]
+    tallies = []
+    for key in stored:
+        count, oldest, newest = conn.execute(
+            "SELECT count(*), min(at), max(at) FROM attempts WHERE key = ?", (key,)
+        ).fetchone()
+        tallies.append(Tally(count, _moment(oldest), _moment(newest)))
+    wait = rule(tallies)
+    if wait is None:
+        ends = rows.time_text(at + window)
+        conn.executemany(
+            "INSERT INTO attempts (key, at, ends_at) VALUES (?, ?, ?)",
+            [(key, now, ends) for key in stored],
+        )
+    return wait
 
 
-def attempts_since(
-    conn: sqlite3.Connection, key: str, start: datetime
-) -> tuple[int, datetime | None]:
-    count, oldest = conn.execute(
-        "SELECT count(*), min(at) FROM login_attempts WHERE key = ? AND at > ?",
-        (_attempt_key(key), rows.time_text(start)),
-    ).fetchone()
-    return count, None if oldest is None else rows.time_value(oldest)
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else rows.time_value(text)
+
+
+def release_attempts(conn: sqlite3.Connection, keys: Sequence[str], at: datetime) -> None:
+    now = rows.time_text(at)
+    conn.executemany(
+        "DELETE FROM attempts WHERE rowid ="
+        " (SELECT rowid FROM attempts WHERE key = ? AND at = ? LIMIT 1)",
+        [(_attempt_key(key), now) for key in keys],
+    )
 
 
 def clear_attempts(conn: sqlite3.Connection, key: str) -> None:
-    conn.execute("DELETE FROM login_attempts WHERE key = ?", (_attempt_key(key),))
+    conn.execute("DELETE FROM attempts WHERE key = ?", (_attempt_key(key),))
 
 
 # the whole store

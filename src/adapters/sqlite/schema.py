@@ -119,11 +119,61 @@ def _v4_deletion_indexes(db: Database) -> None:
     db.table("chats").create_index(["last_message_id"], "chats_last_message")
 
 
+def _v5_attempts(db: Database) -> None:
+    # One table for every throttle (logins, registrations, chat creation). Each row
+    # carries the end of its window, so that one indexed DELETE forgets every ended
+    # attempt whatever its key. The old rows are only minutes of throttle state: they go.
+    db.execute("DROP TABLE login_attempts")
+    attempts = db.table("attempts")
+    attempts.create({"key": bytes, "at": str, "ends_at": str}, not_null=["key", "at", "ends_at"])
+    attempts.create_index(["key", "at"], "attempts_key")
+    attempts.create_index(["ends_at"], "attempts_ends")
+
+
+def _v6_chat_list_order(db: Database) -> None:
+    # A page of a user's chat list, most recent activity first, is one range of an index
+    # on (user, activity, chat): so each membership row carries its chat's activity, and
+    # a page costs the same however many chats the user is in. (An index on the chats'
+    # own activity would make a page walk every other user's chats too.) Triggers keep
+    # the copy equal to the chat's whichever statement writes either table, at a cost of
+    # one index entry per participant on each message.
+    db.execute("ALTER TABLE chat_members ADD COLUMN last_activity TEXT NOT NULL DEFAULT ''")
+    db.execute(
+        "UPDATE chat_members SET last_activity ="
+        " (SELECT last_activity FROM chats WHERE chats.id = chat_members.chat_id)"
+    )
+    db.execute(
+        "CREATE INDEX chat_members_activity ON chat_members (user_id, last_activity, chat_id)"
+    )
+    db.execute(
+        """
+        CREATE TRIGGER chat_members_take_activity AFTER INSERT ON chat_members
+        WHEN NEW.last_activity IS NOT (SELECT last_activity FROM chats WHERE id = NEW.chat_id)
+        BEGIN
+            UPDATE chat_members
+            SET last_activity = (SELECT last_activity FROM chats WHERE id = NEW.chat_id)
+            WHERE chat_id = NEW.chat_id AND user_id = NEW.user_id;
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER chats_give_activity AFTER UPDATE OF last_activity ON chats
+        WHEN NEW.last_activity IS NOT OLD.last_activity
+        BEGIN
+            UPDATE chat_members SET last_activity = NEW.last_activity WHERE chat_id = NEW.id;
+        END
+        """
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users, tokens, chats, chat members, messages", _v1_core_tables),
     Migration(2, "admin and active flags on users", _v2_user_flags),
     Migration(3, "failed login attempts, for throttling", _v3_login_attempts),
     Migration(4, "indexes for deleting users and messages", _v4_deletion_indexes),
+    Migration(5, "attempts of every throttle, each with the end of its window", _v5_attempts),
+    Migration(6, "chat activity on memberships, to page chat lists", _v6_chat_list_order),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from chatcore.model import (
+    Activity,
     Chat,
     Counts,
     Message,
@@ -21,6 +22,7 @@ from chatcore.model import (
     User,
     UserChanges,
 )
+from chatcore.ports import Rule
 
 from . import queries
 from .connection import StrPath
@@ -77,8 +79,13 @@ class SqliteChatStore:
     async def is_participant(self, chat_id: int, user_id: int) -> bool:
         return await self._engine.read(lambda conn: queries.is_participant(conn, chat_id, user_id))
 
-    async def for_user(self, user_id: int) -> list[Chat]:
-        return await self._engine.read(lambda conn: queries.chats_of_user(conn, user_id))
+    async def get_for(self, chat_id: int, user_id: int) -> Chat | None:
+        return await self._engine.read(lambda conn: queries.chat_for(conn, chat_id, user_id))
+
+    async def for_user(self, user_id: int, limit: int, below: Activity | None = None) -> list[Chat]:
+        return await self._engine.read(
+            lambda conn: queries.chats_of_user(conn, user_id, limit, below)
+        )
 
     async def list_all(self, after: int | None, limit: int) -> list[Chat]:
         return await self._engine.read(lambda conn: queries.all_chats(conn, after, limit))
@@ -128,11 +135,14 @@ class SqliteAttemptStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    async def record(self, key: str, at: datetime, forget_before: datetime) -> None:
-        await self._engine.write(lambda conn: queries.record_attempt(conn, key, at, forget_before))
+    async def hit(
+        self, keys: Sequence[str], at: datetime, window: timedelta, rule: Rule
+    ) -> float | None:
+        # A write, never a read: the tally and the count share the writer's transaction.
+        return await self._engine.write(lambda conn: queries.hit(conn, keys, at, window, rule))
 
-    async def since(self, key: str, start: datetime) -> tuple[int, datetime | None]:
-        return await self._engine.read(lambda conn: queries.attempts_since(conn, key, start))
+    async def release(self, keys: Sequence[str], at: datetime) -> None:
+        await self._engine.write(lambda conn: queries.release_attempts(conn, keys, at))
 
     async def clear(self, key: str) -> None:
         await self._engine.write(lambda conn: queries.clear_attempts(conn, key))

@@ -84,7 +84,7 @@ async def test_deleting_a_message_moves_the_last_message_back(storage: Storage) 
     first = await seed.send(chat, ann, client_id="k")
     second = await seed.send(chat, ben)
     await seed.send(other, ann)
-    assert ids(await storage.chats.for_user(ann.id)) == [other.id, chat.id]
+    assert ids(await storage.chats.for_user(ann.id, 100)) == [other.id, chat.id]
 
     assert await storage.messages.delete(second.id)
     assert not await storage.messages.delete(second.id)
@@ -99,7 +99,7 @@ async def test_deleting_a_message_moves_the_last_message_back(storage: Storage) 
     assert stored is not None
     assert stored.last_message is None
     # with no message left, the chat's creation is its activity again
-    assert ids(await storage.chats.for_user(ann.id)) == [other.id, chat.id]
+    assert ids(await storage.chats.for_user(ann.id, 100)) == [other.id, chat.id]
     # ids are never reused, and the client_id is free again
     again = await seed.send(chat, ann, client_id="k")
     assert again.id > second.id
@@ -115,7 +115,7 @@ async def test_deleting_a_chat_removes_its_messages_and_memberships(storage: Sto
     assert not await storage.chats.delete(chat.id)
     assert await storage.chats.get(chat.id) is None
     assert not await storage.chats.is_participant(chat.id, ann.id)
-    assert ids(await storage.chats.for_user(ann.id)) == [kept.id]
+    assert ids(await storage.chats.for_user(ann.id, 100)) == [kept.id]
     assert [await storage.messages.get(m.id) for m in sent] == [None, None]
     assert await storage.messages.page(MessageQuery(limit=10, member_id=ben.id)) == [survivor]
     assert await storage.counts() == Counts(2, 1, 1)
@@ -147,7 +147,7 @@ async def test_deleting_a_user_removes_everything_of_theirs(storage: Storage) ->
     assert stored.last_message == by_cy
     assert await everything_in(storage, chat) == [by_ann, by_cy]
     assert not await storage.chats.is_participant(theirs.id, ben.id)
-    assert ids(await storage.chats.for_user(cy.id)) == [theirs.id, chat.id]
+    assert ids(await storage.chats.for_user(cy.id, 100)) == [theirs.id, chat.id]
     assert await storage.counts() == Counts(2, 2, 3)
     # the username is free again, under a new id
     again = await seed.user("BEN")

@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
-from storage_support import START, Seed, everything_in, ids, send_rounds
+from storage_support import START, STEP, Seed, everything_in, ids, send_rounds
 
 from adapters.sqlite import (
     MIGRATIONS,
@@ -28,6 +29,7 @@ from adapters.sqlite import (
 from adapters.sqlite.connection import connect
 from chatcore.errors import NotFound
 from chatcore.model import Chat, Message, MessageQuery, NewMessage, TokenRecord, User, UserType
+from chatcore.rules import MAX_ID
 
 HERE = Path(__file__).parent
 VERSIONS = [migration.version for migration in MIGRATIONS]
@@ -105,7 +107,7 @@ async def test_migrating_a_version_1_file_keeps_every_row(db_path: Path) -> None
         hi = Message(1, 1, olga, "hi", at(2025, 6, 4, 8, 0, 0), "c-1")
         hello = Message(2, 1, ben, "hello", at(2025, 6, 4, 8, 0, 1, 500000))
         assert await storage.messages.page(MessageQuery(limit=10, member_id=2)) == [hi, hello]
-        (chat,) = await storage.chats.for_user(1)
+        (chat,) = await storage.chats.for_user(1, 100)
         assert (chat.name, chat.participants, chat.last_message) == ("Plans", (olga, ben), hello)
         token = TokenRecord("d-1", 1, olga.date_joined, at(2025, 6, 15, 12, 0, 0, 1))
         assert await storage.tokens.get("d-1") == token
@@ -115,7 +117,7 @@ async def test_migrating_a_version_1_file_keeps_every_row(db_path: Path) -> None
         new, created = await storage.messages.add(NewMessage(1, 2, "new", at(2026, 1, 2)))
         assert created
         assert new.id == 3
-        assert (await storage.chats.for_user(2))[0].last_message == new
+        assert (await storage.chats.for_user(2, 100))[0].last_message == new
 
 
 def test_a_file_from_a_newer_version_is_refused(db_path: Path) -> None:
@@ -181,11 +183,11 @@ async def test_everything_survives_closing_and_reopening(db_path: Path) -> None:
         ann, ben = await seed.user("ann", is_admin=True), await seed.user("ben")
         chat = await seed.chat(ann, ben)
         sent = [await seed.send(chat, sender) for sender in (ann, ben, ann)]
-        listed = await storage.chats.for_user(ben.id)
+        listed = await storage.chats.for_user(ben.id, 100)
     with SqliteStorage(db_path) as reopened:
         assert await reopened.users.get_many([ann.id, ben.id]) == [ann, ben]
         assert await everything_in(reopened, chat) == sent
-        assert await reopened.chats.for_user(ben.id) == listed
+        assert await reopened.chats.for_user(ben.id, 100) == listed
 
 
 async def test_close_finishes_queued_writes_then_refuses_new_ones(db_path: Path) -> None:
@@ -202,6 +204,10 @@ async def test_close_finishes_queued_writes_then_refuses_new_ones(db_path: Path)
         await storage.users.get(ann.id)
     with SqliteStorage(db_path) as reopened:
         assert await everything_in(reopened, chat) == sent
+
+
+def _admit(tallies: object) -> None:
+    return None
 
 
 def explained(conn: sqlite3.Connection, work: Callable[[], object]) -> list[str]:
@@ -238,7 +244,9 @@ async def test_no_hot_path_scans_a_table(db_path: Path) -> None:
             ),
             lambda: queries.page(conn, MessageQuery(limit=5, member_id=ann.id, before=12)),
             lambda: queries.page(conn, MessageQuery(limit=5, member_id=ann.id, chat_id=chat.id)),
-            lambda: queries.chats_of_user(conn, ben.id),
+            lambda: queries.chats_of_user(conn, ben.id, 5, None),
+            lambda: queries.chats_of_user(conn, ben.id, 5, chat.activity),
+            lambda: queries.chat_for(conn, chat.id, ben.id),
             lambda: queries.get_chat(conn, chat.id),
             lambda: queries.is_participant(conn, chat.id, ben.id),
             lambda: queries.get_message(conn, 3),
@@ -249,7 +257,9 @@ async def test_no_hot_path_scans_a_table(db_path: Path) -> None:
             lambda: queries.get_token(conn, "digest"),
             lambda: queries.delete_user_tokens(conn, ann.id),
             lambda: queries.all_chats(conn, chat.id - 1, 5),
-            lambda: queries.attempts_since(conn, "user:ann", START),
+            lambda: queries.hit(conn, ["user:ann", "b"], START, timedelta(hours=1), _admit),
+            lambda: queries.release_attempts(conn, ["user:ann"], START),
+            lambda: queries.clear_attempts(conn, "user:ann"),
             lambda: queries.delete_message(conn, 4),
             lambda: queries.delete_user(conn, ben.id),
             lambda: queries.delete_chat(conn, chat.id),
@@ -290,7 +300,7 @@ def read_costs(conn: sqlite3.Connection, chat: Chat, member: User, cut: int) -> 
         lambda: queries.page(conn, MessageQuery(limit=20, chat_id=chat.id, before=cut)),
         lambda: queries.page(conn, MessageQuery(limit=20, member_id=member.id)),
         lambda: queries.page(conn, MessageQuery(limit=20, member_id=member.id, before=cut)),
-        lambda: queries.chats_of_user(conn, member.id),
+        lambda: queries.chats_of_user(conn, member.id, 20, None),
         lambda: queries.search_users(conn, "an", None, 20),
     ]
     return [vm_steps(conn, read) for read in reads]
@@ -353,3 +363,112 @@ async def test_two_storages_and_another_process_share_one_file(db_path: Path) ->
     assert len(stored) == 3 * len(ours[0]) == len(expected)
     assert sorted({m.content for m in stored}) == sorted(expected)
     assert ids(stored) == sorted(set(ids(stored)))
+
+
+def add_chats(
+    conn: sqlite3.Connection, count: int, members: list[User], at: datetime
+) -> list[Chat]:
+    """``count`` chats of the same shape, one a second from ``at``, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        added = [
+            queries.add_chat(conn, f"chat {n}", [m.id for m in members], at + n * STEP)
+            for n in range(count)
+        ]
+    finally:
+        conn.execute("COMMIT")
+    return added
+
+
+async def test_a_page_of_the_chat_list_costs_the_same_at_a_hundred_times_the_chats(
+    db_path: Path,
+) -> None:
+    """A stranger can add anyone to any number of chats: the first page and a page from a
+    cursor cost as many steps when the user is in 10 chats as in 1,000 (and as many
+    whatever the chats of others), so paging is what bounds a chat list's cost."""
+    with SqliteStorage(db_path) as storage:
+        seed = Seed(storage)
+        ann, ben, cy = await seed.user("ann"), await seed.user("ben"), await seed.user("cy")
+    conn = connect(db_path)
+    try:
+        costs = []
+        added: list[Chat] = []
+        for total in (10, 1000):
+            start = START + len(added) * STEP
+            added += add_chats(conn, total - len(added), [ann, ben], start)
+            add_chats(conn, total, [ben, cy], START)  # chats ann is not in
+            below = queries.chats_of_user(conn, ann.id, 3, None)[-1].activity
+            first = queries.chats_of_user(conn, ann.id, 5, None)
+            after = queries.chats_of_user(conn, ann.id, 5, below)
+            assert [c.id for c in first] == [c.id for c in reversed(added)][:5]
+            assert [c.id for c in after] == [c.id for c in reversed(added)][3:8]
+            pages = [
+                functools.partial(queries.chats_of_user, conn, ann.id, 5, b) for b in (None, below)
+            ]
+            costs.append([vm_steps(conn, page) for page in pages])
+    finally:
+        conn.close()
+    small, large = costs
+    assert large == small
+
+
+async def test_a_chat_one_is_not_in_costs_what_a_missing_one_does(db_path: Path) -> None:
+    """get_for: the same statements and the same steps for a stranger's chat, a chat that
+    does not exist, and a user that does not exist; so timing cannot tell them apart."""
+    with SqliteStorage(db_path) as storage:
+        seed = Seed(storage)
+        ann, ben, eve = [await seed.user(name) for name in ("ann", "ben", "eve")]
+        chats = [await seed.chat(ann, ben) for _ in range(3)]
+        for chat in chats:
+            await seed.send(chat, ann)
+        big = await seed.chat(*[await seed.user(f"u{n}") for n in range(50)], ann)
+    conn = connect(db_path)
+    try:
+
+        def cost(chat_id: int, user_id: int) -> tuple[int, int]:
+            """Steps, and statements run, to read the chat as that user."""
+            statements: list[str] = []
+            conn.set_trace_callback(statements.append)
+            try:
+                steps = vm_steps(conn, lambda: queries.chat_for(conn, chat_id, user_id))
+            finally:
+                conn.set_trace_callback(None)
+            return steps, len(statements)
+
+        strangers = (eve.id, eve.id + 100, MAX_ID)
+        chat_ids = [*(c.id for c in chats), big.id, big.id + 1, 10**12, MAX_ID]
+        refused = {cost(chat_id, user_id) for chat_id in chat_ids for user_id in strangers}
+        assert len(refused) == 1, refused
+        ((steps, statements),) = refused
+        assert statements == 1  # nothing of the chat is read after the membership probe
+        assert cost(chats[0].id, ann.id)[0] > steps  # a member's read does read the chat
+    finally:
+        conn.close()
+
+
+async def test_memberships_carry_their_chats_activity_through_every_change(
+    db_path: Path,
+) -> None:
+    """The chat list reads activity from the membership rows: the schema keeps it equal
+    to the chat's after sends, deletions, a removed user, and a raw insert without it."""
+    with SqliteStorage(db_path) as storage:
+        seed = Seed(storage)
+        ann, ben, cy = [await seed.user(name) for name in ("ann", "ben", "cy")]
+        one, two = await seed.chat(ann, ben), await seed.chat(ann, ben, cy)
+        last = await seed.send(one, ben)
+        await seed.send(two, cy)
+        await seed.send(two, ann)
+        await storage.messages.delete(last.id)
+        await storage.users.delete(ann.id)
+        await seed.send(one, ben)
+    with raw(db_path) as conn:
+        conn.execute("INSERT INTO chat_members (chat_id, user_id) VALUES (?, ?)", (one.id, cy.id))
+        conn.execute(
+            "INSERT INTO chat_members (chat_id, user_id, last_activity) VALUES (?, ?, 'x')",
+            (two.id, 999),
+        )
+        differ = conn.execute(
+            "SELECT count(*) FROM chat_members cm JOIN chats c ON c.id = cm.chat_id"
+            " WHERE cm.last_activity IS NOT c.last_activity"
+        ).fetchone()
+        assert differ == (0,)
