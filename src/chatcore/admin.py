@@ -35,14 +35,14 @@ class Admin:
         self, actor: User, search: str = "", after: int | None = None, limit: int | None = None
     ) -> Page[User]:
         """Every account, inactive ones included, as Accounts.list_users pages them."""
-        _require_admin(actor)
+        require_admin(actor)
         return await search_users(self._users, search, after, limit)
 
     async def edit_user(self, actor: User, user_id: int, edit: AccountEdit) -> User:
         """Change an account; deactivating one, or setting its password, revokes every
         token it holds. Admins may not lock themselves out (deactivate themselves or
         drop their own flag)."""
-        _require_admin(actor)
+        require_admin(actor)
         errors = Errors()
         user_type = None if edit.user_type is None else check_user_type(edit.user_type, errors)
         if user_id == actor.id and (edit.is_active is False or edit.is_admin is False):
@@ -65,7 +65,7 @@ class Admin:
         return user
 
     async def delete_user(self, actor: User, user_id: int) -> None:
-        _require_admin(actor)
+        require_admin(actor)
         if user_id == actor.id:
             raise ValidationFailed.on(NON_FIELD, "You cannot delete yourself.")
         if not await self._users.delete(user_id):
@@ -75,11 +75,11 @@ class Admin:
     async def list_chats(
         self, actor: User, after: int | None = None, limit: int | None = None
     ) -> Page[Chat]:
-        _require_admin(actor)
+        require_admin(actor)
         return await forward_page(self._chats.list_all, after, limit)
 
     async def delete_chat(self, actor: User, chat_id: int) -> None:
-        _require_admin(actor)
+        require_admin(actor)
         if not await self._chats.delete(chat_id):
             raise NotFound
 
@@ -87,18 +87,20 @@ class Admin:
         self, actor: User, window: Window, chat_id: int | None = None
     ) -> Page[Message]:
         """Messages of every chat, or of one, in id order."""
-        _require_admin(actor)
+        require_admin(actor)
         errors = Errors()
         check_positive(chat_id, "chat", errors)
         scope = MessageQuery(limit=0, chat_id=chat_id)
         return await message_page(self._messages, scope, window, errors)
 
     async def delete_message(self, actor: User, message_id: int) -> None:
-        _require_admin(actor)
+        require_admin(actor)
         if not await self._messages.delete(message_id):
             raise NotFound
 
 
-def _require_admin(actor: User) -> None:
+def require_admin(actor: User) -> None:
+    """Every use case here starts with it; the HTTP adapter also calls it first, so that
+    to anyone else an admin path answers as an unknown one before any input is read."""
     if not actor.is_admin:
         raise NotFound

@@ -180,7 +180,8 @@ class AttemptStore(Protocol):
 
     async def release(self, keys: Sequence[str], at: datetime) -> None:
         """Uncount one attempt counted at ``at`` under each key (a hit that turned out
-        not to be a failure); a key with none at that moment is left alone."""
+        not to be a failure), the one whose window ends first if there are several; a
+        key with none at that moment is left alone."""
         ...
 
     async def clear(self, key: str) -> None:

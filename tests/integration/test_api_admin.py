@@ -1,5 +1,5 @@
 """The admin surface: only admins (made by `createsuperuser` or by another admin) see it;
-anyone else authenticated gets 404, anonymous callers 401."""
+to anyone else, with or without credentials, its paths answer as unknown ones (404)."""
 
 from __future__ import annotations
 
@@ -41,14 +41,43 @@ def _admin_calls(scene: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] |
     ]
 
 
+def _seen(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
+    """All a caller can tell of a response (less the Date header)."""
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "date"]
+    return response.status_code, response.content, sorted(headers)
+
+
 def test_admin_endpoints_are_hidden_from_everyone_else(
     client: httpx.Client, api: Any, scene: dict[str, Any]
 ) -> None:
+    """Anonymous, a bad token, a non-admin's token, and a non-admin's cookie session
+    without its CSRF header (which would be a 403 on a real path), with the body and query
+    an admin might send, broken ones too, and methods the path lacks: the same bytes as an
+    unknown path, so nothing tells a stranger these paths exist."""
+    login = client.post(
+        "/api/login/", json={"username": scene["owner"]["username"], "password": api.PASSWORD}
+    )
+    session = api.set_cookies(login)["sessionid"][0]
+    client.cookies.clear()
+    callers = [
+        {},
+        api.auth("not-a-token"),
+        {"Authorization": "Token"},
+        api.auth(scene["owner_token"]),
+        api.auth(scene["student_token"], "Bearer"),
+        {"Cookie": f"sessionid={session}"},
+    ]
     for method, path, body in _admin_calls(scene):
-        api.assert_detail(client.request(method, path, json=body), 401)
-        for token in (scene["owner_token"], scene["student_token"]):
-            response = client.request(method, path, json=body, headers=api.auth(token))
-            api.assert_detail(response, 404)
+        for other in (method, "PUT", "POST", "OPTIONS"):
+            for headers in callers:
+                for query, sent in (("", body), ("?limit=abc&after=-1", {"user_type": 5})):
+                    hidden = client.request(other, path + query, json=sent, headers=headers)
+                    unknown = client.request(
+                        other, "/api/nonexistent/" + query, json=sent, headers=headers
+                    )
+                    assert _seen(hidden) == _seen(unknown), (other, path, headers)
+                    api.assert_detail(hidden, 404)
+                    assert "www-authenticate" not in hidden.headers
     # nothing happened
     assert api.history(client, scene["owner_token"], scene["chat"]["id"]) == scene["messages"]
     me = client.get("/api/me/", headers=api.auth(scene["student_token"])).json()

@@ -8,7 +8,7 @@ import io
 import logging
 import string
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from uvicorn.logging import AccessFormatter
 
@@ -22,6 +22,8 @@ NAME = st.one_of(
     st.text(string.ascii_lowercase + "_", min_size=1, max_size=12),
 )
 CREDENTIAL_NAMES = ["token", "password", "password_confirm", "sessionid", "csrftoken"]
+# What the traceback of the test below spells besides the secret (its source line).
+_TRACEBACK_TEXT = 'raise ValueError(f"could not parse {name}={secret}")' + "".join(CREDENTIAL_NAMES)
 
 
 @given(st.lists(st.tuples(NAME, SECRET), min_size=1, max_size=6), st.sampled_from(["?", "&"]))
@@ -89,6 +91,7 @@ def test_uvicorn_access_lines_keep_their_shape_and_lose_the_token(token: str) ->
 
 @given(SECRET, st.sampled_from(CREDENTIAL_NAMES))
 def test_our_own_lines_and_their_tracebacks_lose_the_credential(secret: str, name: str) -> None:
+    assume(secret not in _TRACEBACK_TEXT)  # a secret spelling part of the code is no leak
     try:
         raise ValueError(f"could not parse {name}={secret}")
     except ValueError as exc:

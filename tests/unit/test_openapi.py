@@ -467,7 +467,8 @@ def test_security_schemes_and_public_operations(document: dict[str, Any]) -> Non
         documented = document["paths"][op.path][op.method.lower()]
         if op.auth:
             assert "security" not in documented, op.name  # the document's default applies
-            assert "401" in documented["responses"], op.name
+            # An admin path answers anyone else 404, as an unknown path: never 401.
+            assert ("401" in documented["responses"]) is not op.admin_only, op.name
         else:
             assert documented["security"] == [], op.name
 
@@ -733,3 +734,11 @@ def test_the_server_takes_what_the_document_allows_and_refuses_the_rest(
         case.validate_response(response, checks=CHECKS)
 
     check()
+
+
+def test_a_domain_rule_excuses_its_message_whatever_value_it_names() -> None:
+    """The named value is the client's own text: a newline in it is still that rule."""
+    for name in ("carol", "", "two\nlines", 'quo"te', "\u2028"):
+        message = notes.UNKNOWN_NAME.format(name)
+        rule = notes.domain_rule("create_chat", "participant_usernames", message)
+        assert rule is not None, name

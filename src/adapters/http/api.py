@@ -261,7 +261,7 @@ AUTH = {401: Detail}
 INVALID = {400: dict}
 HIDDEN = {404: Detail}
 THROTTLED = {429: Detail}
-ADMIN = {401: Detail, 404: Detail}
+ADMIN = {404: Detail}  # to anyone but an admin, with or without credentials
 
 # One row an endpoint: method, path, handler, summary, tag, responses, then its shapes.
 # fmt: off
@@ -292,18 +292,21 @@ OPERATIONS: list[Operation] = [
     Operation("GET", "/api/messages/{message_id}/", get_message, "Get a message", "messages",
               _ok(MessageOut, 200, AUTH, HIDDEN)),
     Operation("GET", "/api/admin/users/", admin_list_users, "List accounts", "admin",
-              _ok(list[AdminUserOut], 200, INVALID, ADMIN), query=UsersQuery),
+              _ok(list[AdminUserOut], 200, INVALID, ADMIN), query=UsersQuery,
+              admin_only=True),
     Operation("PATCH", "/api/admin/users/{user_id}/", admin_edit_user, "Edit an account",
-              "admin", _ok(AdminUserOut, 200, INVALID, ADMIN), body=AccountEdit),
+              "admin", _ok(AdminUserOut, 200, INVALID, ADMIN), body=AccountEdit,
+              admin_only=True),
     Operation("DELETE", "/api/admin/users/{user_id}/", admin_delete_user, "Delete an account",
-              "admin", _ok(None, 204, INVALID, ADMIN)),
+              "admin", _ok(None, 204, INVALID, ADMIN), admin_only=True),
     Operation("GET", "/api/admin/chats/", admin_list_chats, "List all chats", "admin",
-              _ok(list[ChatOut], 200, INVALID, ADMIN), query=ListQuery),
+              _ok(list[ChatOut], 200, INVALID, ADMIN), query=ListQuery, admin_only=True),
     Operation("DELETE", "/api/admin/chats/{chat_id}/", admin_delete_chat, "Delete a chat",
-              "admin", _ok(None, 204, ADMIN)),
+              "admin", _ok(None, 204, ADMIN), admin_only=True),
     Operation("GET", "/api/admin/messages/", admin_list_messages, "List all messages", "admin",
-              _ok(list[MessageOut], 200, INVALID, ADMIN), query=MessagesQuery),
+              _ok(list[MessageOut], 200, INVALID, ADMIN), query=MessagesQuery,
+              admin_only=True),
     Operation("DELETE", "/api/admin/messages/{message_id}/", admin_delete_message,
-              "Delete a message", "admin", _ok(None, 204, ADMIN)),
+              "Delete a message", "admin", _ok(None, 204, ADMIN), admin_only=True),
 ]
 # fmt: on

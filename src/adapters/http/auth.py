@@ -5,6 +5,7 @@ also needs the CSRF header (Django's double-submit convention)."""
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Mapping
 
@@ -24,6 +25,10 @@ SCHEMES = frozenset({"token", "bearer"})
 TOKEN_MAX = 256  # ours are 43 characters; anything far longer is not one of ours
 
 NOT_PROVIDED = "Authentication credentials were not provided."
+# What separates the scheme from the key: ASCII whitespace only, as DRF splits the
+# header's bytes. str.split() would also split on U+0085 and U+00A0, which a latin-1
+# decoded header can hold, and leave nothing at all of a header made only of them.
+_SPACES = re.compile(r"[ \t\n\r\x0b\x0c]+")
 
 
 @attrs.frozen
@@ -37,16 +42,28 @@ class Credential:
 
 def header_token(headers: Mapping[str, str]) -> str | None:
     """The token of an ``Authorization: Token|Bearer <key>`` header; None for no header
-    or another scheme. A malformed header of our schemes fails outright."""
-    value = headers.get("authorization")
-    if not value:
+    or another scheme. A malformed header of our schemes fails outright. Total: any
+    string gives a token, None or AuthenticationFailed, never another exception."""
+    parts = [part for part in _SPACES.split(headers.get("authorization") or "") if part]
+    if not parts or parts[0].lower() not in SCHEMES:
         return None
-    parts = value.split()
-    if parts[0].lower() not in SCHEMES:
-        return None
-    if len(parts) != 2:
+    if len(parts) == 1:
+        raise AuthenticationFailed("Invalid token header. No credentials provided.")
+    if len(parts) > 2:
         raise AuthenticationFailed("Invalid token header. Token string should not contain spaces.")
     return parts[1]
+
+
+def cookie(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of cookie ``name`` in the Cookie header (the last one, as Starlette
+    reads it). Ours are URL-safe and never quoted, so no unquoting: http.cookies's takes
+    time quadratic in the backslashes of a value, which anyone can send."""
+    found = None
+    for chunk in (headers.get("cookie") or "").split(";"):
+        key, equals, value = chunk.partition("=")
+        if equals and key.strip() == name:
+            found = value.strip()
+    return found
 
 
 async def authenticate(
@@ -57,7 +74,7 @@ async def authenticate(
         token = conn.query_params.get("token")
     via_cookie = False
     if token is None:
-        token = conn.cookies.get(SESSION_COOKIE)
+        token = cookie(conn.headers, SESSION_COOKIE)
         via_cookie = token is not None
     if not token:
         raise AuthenticationFailed(NOT_PROVIDED)
@@ -72,10 +89,14 @@ def check_csrf(conn: HTTPConnection, method: str) -> None:
     the X-CSRFToken header, which another site's page cannot read."""
     if method in SAFE_METHODS:
         return
-    cookie = conn.cookies.get(CSRF_COOKIE, "")
+    expected = cookie(conn.headers, CSRF_COOKIE) or ""
     header = conn.headers.get(CSRF_HEADER, "")
-    if not cookie or not hmac.compare_digest(cookie.encode(), header.encode()):
+    if not expected or not hmac.compare_digest(_bytes(expected), _bytes(header)):
         raise Forbidden("CSRF Failed: CSRF token missing or incorrect.")
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def set_session_cookies(response: Response, session_token: str, max_age: int, secure: bool) -> None:

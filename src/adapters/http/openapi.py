@@ -299,7 +299,7 @@ class _Builder:
         without credentials, 403 for a cookie without its CSRF header on a write, 413 and
         415 for a body too large or not JSON (see routes.endpoint and auth)."""
         implied: dict[int, Any] = {}
-        if op.auth:
+        if op.auth and not op.admin_only:  # admin paths answer a stranger 404, never 401
             implied[401] = Detail
             if op.method.upper() not in SAFE_METHODS:
                 implied[403] = Detail

@@ -373,7 +373,7 @@ class DomainRule:
 
     def matches(self, field: str, message: str) -> bool:
         parts = (re.escape(part) for part in self.message.split("{}"))
-        return field == self.field and re.fullmatch(".*".join(parts), message) is not None
+        return field == self.field and re.fullmatch(".*".join(parts), message, re.S) is not None
 
 
 DOMAIN_RULES: Final = (

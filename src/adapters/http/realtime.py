@@ -32,7 +32,8 @@ from chatcore.rules import MAX_ID, PAGE_MAX
 from chatcore.services import Services
 
 from .auth import Credential, authenticate
-from .wire import MessageOut, converter, dumps, project
+from .ids import parse_id
+from .wire import MessageOut, converter, dumps, project, query_int
 
 log = logging.getLogger("chatcore.ws")
 
@@ -257,10 +258,10 @@ class ChatSocket:
             raise _Refused(CLOSE_UNAUTHORIZED) from None
         if credential.via_cookie and not self._origin_allowed(ws):
             raise _Refused(CLOSE_UNAUTHORIZED)
-        chat_id = int(ws.path_params["chat_id"])
+        chat_id = parse_id(ws.path_params["chat_id"])
         after = _query_id(ws.query_params.get("after"))
         try:
-            if chat_id > MAX_ID:
+            if chat_id is None:  # no chat has that id
                 raise NotFound
             await self._services.chats.get_chat(credential.user, chat_id)
         except NotFound:
@@ -274,7 +275,10 @@ class ChatSocket:
             return True
         if origin in self._config.allowed_origins:
             return True
-        return urlsplit(origin).netloc == ws.headers.get("host")
+        try:
+            return urlsplit(origin).netloc == ws.headers.get("host")
+        except ValueError:  # "http://[" and the like: no site of ours
+            return False
 
     async def _write(self, conn: Connection, after: int | None) -> None:
         if after is not None:
@@ -311,18 +315,18 @@ class ChatSocket:
                 return
             if event["type"] == "websocket.disconnect":
                 return
-            raw = event.get("text")
-            if raw is None:
-                raw = (event.get("bytes") or b"").decode("utf-8", "replace")
+            # A binary frame goes to json.loads as it is: UTF-8 or not, it is measured
+            # by its own length, and bytes that are not text fail as invalid JSON.
+            raw: str | bytes = event.get("text") or event.get("bytes") or ""
             if _too_big(raw, self._config.max_frame_bytes):
                 conn.close(CLOSE_TOO_BIG)
                 return
             await self._handle(conn, raw, bucket)
 
-    async def _handle(self, conn: Connection, raw: str, bucket: TokenBucket) -> None:
+    async def _handle(self, conn: Connection, raw: str | bytes, bucket: TokenBucket) -> None:
         try:
             frame = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested ~1,000 deep
             await conn.ws.send_text(error_frame("invalid_json", "The frame is not valid JSON."))
             return
         problem = _frame_problem(frame)
@@ -360,19 +364,20 @@ class _Refused(Exception):
         self.code = code
 
 
-def _too_big(text: str, limit: int) -> bool:
+def _too_big(text: str | bytes, limit: int) -> bool:
     """Whether the frame's UTF-8 form passes ``limit`` bytes, encoding it only when its
     length alone cannot tell (a character is 1 to 4 bytes): not on every frame."""
     if len(text) > limit:
         return True
+    if isinstance(text, bytes):
+        return False
     return len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 def _query_id(raw: str | None) -> int | None:
-    if raw is None or not raw.isdecimal():
-        return None
-    value = int(raw)
-    return value if 0 <= value <= MAX_ID else None
+    """``?after=``: a message id, or 0 for the whole history; anything else is ignored."""
+    value = None if raw is None else query_int(raw)
+    return value if value is not None and 0 <= value <= MAX_ID else None
 
 
 def _frame_problem(frame: object) -> tuple[str, str] | None:
@@ -381,7 +386,9 @@ def _frame_problem(frame: object) -> tuple[str, str] | None:
         return "invalid_frame", "A frame must be a JSON object."
     kind = frame.get("type", "message")
     if kind not in FRAME_TYPES:
-        return "unknown_type", f"Unknown frame type: {str(kind)[:64]!r}."
+        # Only a string is quoted back: str() of a list nested ~1,000 deep recurses too far.
+        shown = f": {kind[:64]!r}" if isinstance(kind, str) else ""
+        return "unknown_type", f"Unknown frame type{shown}."
     content = frame.get("content")
     if not isinstance(content, str):
         return "invalid_content", "content must be a string."
@@ -393,5 +400,6 @@ def _frame_problem(frame: object) -> tuple[str, str] | None:
 
 def realtime_routes(services: Services, hub: Hub, config: RealtimeConfig) -> list[BaseRoute]:
     endpoint = ChatSocket(services, hub, config)
-    path = WS_PATH.replace("{chat_id}", "{chat_id:int}")
-    return [WebSocketRoute(variant, endpoint) for variant in (path, path.rstrip("/"))]
+    # Any segment: one that is not a chat id is refused with 4404 like a chat that is
+    # not there (see _admit), which a browser can read, where a failed route could not.
+    return [WebSocketRoute(variant, endpoint) for variant in (WS_PATH, WS_PATH.rstrip("/"))]

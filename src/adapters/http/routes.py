@@ -15,15 +15,16 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
-from starlette.types import Message
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Message, Receive, Scope, Send
 
-from chatcore.errors import NotFound
+from chatcore.admin import require_admin
+from chatcore.errors import AuthenticationFailed, NotFound
 from chatcore.model import User
-from chatcore.rules import MAX_ID
 from chatcore.services import Services
 
 from .auth import Credential, authenticate, check_csrf
+from .ids import id_pattern
 from .wire import form_fields, render, structure, structure_body
 
 JSON_TYPES = ("application/json",)
@@ -71,6 +72,7 @@ class Operation:
     body: type | None = None
     query: type | None = None
     auth: bool = True
+    admin_only: bool = False  # to anyone but an admin, the path does not exist (404)
     description: str = ""
 
     @property
@@ -88,9 +90,9 @@ def respond(value: object, status: int = 200, headers: Mapping[str, str] | None 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw request body, refused (413) past ``limit`` bytes, declared or sent."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdecimal() and len(declared) < 20 and int(declared) > limit:
-        raise HTTPException(413)
+    declared = request.headers.get("content-length", "").lstrip("0")
+    if declared.isascii() and declared.isdigit() and int(declared[:20]) > limit:
+        raise HTTPException(413)  # (20 digits are more than any limit: no long int())
     raw = bytearray()
     try:
         async for chunk in request.stream():
@@ -133,10 +135,25 @@ async def _form(request: Request, raw: bytes) -> FormData:
 
 
 def _path_ints(request: Request, names: Sequence[str]) -> dict[str, int]:
-    values = {name: int(request.path_params[name]) for name in names}
-    if any(v > MAX_ID for v in values.values()):
-        raise NotFound  # no object has such an id
-    return values
+    # Already ids: the route only matched numerals 1..MAX_ID (see ids.py).
+    return {name: request.path_params[name] for name in names}
+
+
+async def _caller(request: Request, services: Services, admin_only: bool) -> Credential:
+    """Who is calling, with the CSRF check for cookie writes. On an admin path, anyone
+    but an admin gets what an unknown path answers, before anything else is looked at,
+    so not even the status tells them the path exists."""
+    try:
+        credential = await authenticate(request, services.accounts)
+    except AuthenticationFailed:
+        if admin_only:
+            raise NotFound from None
+        raise
+    if admin_only:
+        require_admin(credential.user)
+    if credential.via_cookie:
+        check_csrf(request, request.method)
+    return credential
 
 
 def endpoint(
@@ -145,9 +162,7 @@ def endpoint(
     async def handle(request: Request) -> Response:
         credential = None
         if op.auth:
-            credential = await authenticate(request, services.accounts)
-            if credential.via_cookie:
-                check_csrf(request, request.method)
+            credential = await _caller(request, services, op.admin_only)
         path = _path_ints(request, op.path_params)
         query = structure(dict(request.query_params), op.query) if op.query else None
         body: object = None
@@ -171,13 +186,37 @@ def starlette_routes(
     routes: list[BaseRoute] = []
     for path, ops in by_path.items():
         handlers = {m: endpoint(op, services, config) for m, op in ops.items()}
+        hidden = all(op.admin_only for op in ops.values())
+        allow = ", ".join(sorted({*handlers, *(["HEAD"] if "GET" in handlers else [])}))
 
-        async def dispatch(request: Request, handlers: dict[str, Any] = handlers) -> Response:
-            handler = handlers[request.method if request.method != "HEAD" else "GET"]
+        async def dispatch(
+            request: Request,
+            handlers: dict[str, Any] = handlers,
+            hidden: bool = hidden,
+            allow: str = allow,
+        ) -> Response:
+            handler = handlers.get(request.method if request.method != "HEAD" else "GET")
+            if handler is None:
+                if hidden:  # a method an admin path lacks is a 405 only to an admin
+                    await _caller(request, services, admin_only=True)
+                raise HTTPException(405, headers={"Allow": allow})
             response: Response = await handler(request)
             return response
 
-        pattern = re.sub(r"{(\w+)}", r"{\1:int}", path)
+        pattern = id_pattern(path)
         for variant in (pattern, pattern.rstrip("/")):
-            routes.append(Route(variant, dispatch, methods=list(handlers)))
+            routes.append(_EveryMethod(variant, dispatch, methods=list(handlers)))
     return routes
+
+
+class _EveryMethod(Route):
+    """A route that hands every method to its endpoint, which answers one it lacks (405,
+    or 404 on an admin path) where Starlette would answer 405 before our code could say
+    404 instead. ``methods`` still lists those it serves."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        return (Match.FULL if match is Match.PARTIAL else match), child
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)

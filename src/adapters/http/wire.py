@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections.abc
 import functools
 import json
+import re
 import typing
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from chatcore.accounts import AccountChange
 from chatcore.admin import AccountEdit
 from chatcore.errors import NON_FIELD, ValidationFailed
 from chatcore.model import UserType
+from chatcore.rules import MAX_ID
 
 T = TypeVar("T")
 
@@ -199,10 +201,30 @@ def _structure_int(value: object, _: type) -> int:
     return value
 
 
+# ASCII digits only (not "١٢"); no two quantifiers that could match the same character,
+# so a long near-miss fails in linear time.
+_QUERY_INT = re.compile(r"[ \t]*([-+]?)([0-9]+)[ \t]*")
+_BEYOND = MAX_ID + 1  # what any longer numeral stands for: more than any limit allows
+
+
+def query_int(text: str) -> int | None:
+    """The integer a query-string value spells, or None. A numeral longer than MAX_ID's
+    reads as MAX_ID + 1 (with its sign), which every rule on it refuses or clamps as it
+    would the exact value: so no value costs more than 19 digits of int() to read."""
+    match = _QUERY_INT.fullmatch(text)
+    if match is None:
+        return None
+    sign, numeral = match.groups()
+    digits = numeral.lstrip("0") or "0"
+    value = _BEYOND if len(digits) > len(str(MAX_ID)) else int(digits)
+    return -value if sign == "-" else value
+
+
 def _structure_query_int(value: object, _: type) -> int:
-    if not isinstance(value, str) or not value.strip().lstrip("-").isdecimal():
+    number = query_int(value) if isinstance(value, str) else None
+    if number is None:
         raise WireError(NOT_AN_INTEGER)
-    return int(value)
+    return number
 
 
 def _structure_bool(value: object, _: type) -> bool:

@@ -508,7 +508,7 @@ def release_attempts(conn: sqlite3.Connection, keys: Sequence[str], at: datetime
     now = rows.time_text(at)
     conn.executemany(
         "DELETE FROM attempts WHERE rowid ="
-        " (SELECT rowid FROM attempts WHERE key = ? AND at = ? LIMIT 1)",
+        " (SELECT rowid FROM attempts WHERE key = ? AND at = ? ORDER BY ends_at LIMIT 1)",
         [(_attempt_key(key), now) for key in keys],
     )
 

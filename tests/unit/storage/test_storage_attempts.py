@@ -192,8 +192,8 @@ async def _run_against_model(store: AttemptStore, program: list[tuple[object, ..
                 await store.release(keys, now)
                 for key in keys:
                     at_now = [e for e in model[key] if e[0] == now]
-                    if at_now:
-                        model[key].remove(at_now[0])
+                    if at_now:  # the one whose window ends first, as the port says
+                        model[key].remove(min(at_now, key=lambda entry: entry[1]))
             case ("clear", key):
                 assert isinstance(key, str)
                 await store.clear(key)
