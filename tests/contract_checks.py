@@ -58,6 +58,22 @@ def positive_data_acceptance_beyond_domain_rules(
     return result
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def negative_data_rejection_beyond_forms(
+    ctx: Any, response: Any, case: schemathesis.Case
+) -> bool | None:
+    """negative_data_rejection, but not for form bodies: in a form every value is text
+    and a lone value is a one-item list, so a schema violation by *type* (a number where
+    a list goes) cannot be sent, and what schemathesis sends instead is a valid form.
+    The form parser's refusals are held to the JSON parser's by test_api_bodies.py."""
+    if case.media_type in FORM_TYPES:
+        return None
+    result: bool | None = negative_data_rejection(ctx, response, case)
+    return result
+
+
 # What "answers as documented" means: no 5xx; a documented status code, content type,
 # required headers and body schema; every request the document allows accepted (domain
 # rules aside) and every one it forbids refused. Path ids out of range answer 404, which
@@ -69,5 +85,5 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
     positive_data_acceptance_beyond_domain_rules,
-    negative_data_rejection,
+    negative_data_rejection_beyond_forms,
 ]
