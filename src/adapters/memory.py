@@ -21,13 +21,18 @@ import attrs
 from chatcore.errors import Conflict, NotFound
 from chatcore.model import (
     Activity,
+    Archive,
     Chat,
     Counts,
+    LastIds,
     Message,
     MessageQuery,
     NewMessage,
     NewUser,
     Revocation,
+    StoredChat,
+    StoredMessage,
+    StoredUser,
     TokenRecord,
     User,
     UserChanges,
@@ -319,6 +324,12 @@ class InMemoryTokenStore:
             del self._s.tokens[digest]
         return len(doomed)
 
+    async def delete_expired(self, now: datetime) -> int:
+        doomed = [d for d, t in self._s.tokens.items() if t.expires_at <= now]
+        for digest in doomed:
+            del self._s.tokens[digest]
+        return len(doomed)
+
 
 class InMemoryAttemptStore:
     """Each key's attempts as (moment, end of window), oldest first, and one heap of
@@ -350,6 +361,14 @@ class InMemoryAttemptStore:
 
     async def clear(self, key: str) -> None:
         self._attempts.pop(key, None)
+
+    async def prune(self, now: datetime) -> int:
+        before = self._held()
+        self._forget_ended(now)
+        return before - self._held()
+
+    def _held(self) -> int:
+        return sum(len(entries) for entries in self._attempts.values())
 
     def _tally(self, key: str) -> Tally:
         entries = self._attempts.get(key)
@@ -383,6 +402,63 @@ class InMemoryStorage:
     async def counts(self) -> Counts:
         s = self._state
         return Counts(len(s.users), len(s.chats), len(s.messages))
+
+    async def dump(self) -> Archive:
+        s = self._state
+        return Archive(
+            LastIds(s.last_user_id, s.last_chat_id, s.last_message_id),
+            tuple(StoredUser(s.users[i], s.password_hashes[i]) for i in sorted(s.users)),
+            tuple(
+                StoredChat(row.id, row.name, row.created_at, tuple(row.member_ids))
+                for row in (s.chats[i] for i in sorted(s.chats))
+            ),
+            tuple(
+                StoredMessage(i, m.chat_id, m.sender_id, m.content, m.timestamp, m.client_id)
+                for i, m in ((i, s.messages[i]) for i in sorted(s.messages))
+            ),
+        )
+
+    async def load(self, archive: Archive) -> None:
+        s = self._state
+        if s.users or s.chats or s.messages:
+            raise Conflict("the store is not empty")
+        # Built aside and swapped in at the end: a failure leaves the store as it was.
+        new = _State()
+        for stored in archive.users:
+            user = stored.user
+            new.users[user.id] = user
+            new.password_hashes[user.id] = stored.password_hash
+            new.user_by_key[username_key(user.username)] = user.id
+            new.chats_of_user[user.id] = set()
+            new.activities_of_user[user.id] = []
+        for chat in archive.chats:
+            row = _ChatRow(chat.id, chat.name, chat.created_at, sorted(set(chat.participant_ids)))
+            new.chats[row.id] = row
+            new.message_ids_of_chat[row.id] = []
+            for user_id in row.member_ids:
+                new.chats_of_user[user_id].add(row.id)
+                bisect.insort(new.activities_of_user[user_id], row.activity)
+        for message in sorted(archive.messages, key=lambda m: m.id):
+            new.messages[message.id] = NewMessage(
+                message.chat_id,
+                message.sender_id,
+                message.content,
+                message.timestamp,
+                message.client_id,
+            )
+            new.message_ids_of_chat[message.chat_id].append(message.id)
+            if message.client_id is not None:
+                key = (message.chat_id, message.sender_id, message.client_id)
+                new.by_client_id[key] = message.id
+        for chat_id, message_ids in new.message_ids_of_chat.items():
+            if message_ids:
+                new.set_last_message(new.chats[chat_id], message_ids[-1])
+        last = archive.last_ids
+        new.last_user_id = max([last.users, *new.users])
+        new.last_chat_id = max([last.chats, *new.chats])
+        new.last_message_id = max([last.messages, *new.messages])
+        for field in attrs.fields(_State):
+            setattr(s, field.name, getattr(new, field.name))
 
 
 class LocalNotifier:

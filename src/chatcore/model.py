@@ -174,3 +174,63 @@ class Counts:
     users: int
     chats: int
     messages: int
+
+
+@attrs.frozen
+class StoredUser:
+    """A user with their password hash, as an export carries them (never a token)."""
+
+    user: User
+    password_hash: str
+
+
+@attrs.frozen
+class StoredChat:
+    """A chat as storage keeps it: its participants by id. (Its last message and
+    activity follow from its messages, so an archive does not carry them.)"""
+
+    id: int
+    name: str
+    created_at: datetime
+    participant_ids: tuple[int, ...]
+
+
+@attrs.frozen
+class StoredMessage:
+    """A message as storage keeps it: its sender by id."""
+
+    id: int
+    chat_id: int
+    sender_id: int
+    content: str
+    timestamp: datetime
+    client_id: str | None = None
+
+
+@attrs.frozen
+class LastIds:
+    """The largest id each table ever handed out (deleted rows included): a store loaded
+    from an archive goes on from here, so no id is ever given to a second thing."""
+
+    users: int = 0
+    chats: int = 0
+    messages: int = 0
+
+
+@attrs.frozen
+class Archive:
+    """Everything a store holds but credentials and throttle state, ids kept, each kind
+    in id order: what ``chatcore export`` writes and ``chatcore import`` reads."""
+
+    last_ids: LastIds
+    users: tuple[StoredUser, ...] = ()
+    chats: tuple[StoredChat, ...] = ()
+    messages: tuple[StoredMessage, ...] = ()
+
+
+@attrs.frozen
+class Cleared:
+    """What :meth:`chatcore.operator.Operator.clear_sessions` removed."""
+
+    tokens: int
+    attempts: int

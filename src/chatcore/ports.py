@@ -16,6 +16,7 @@ import attrs
 
 from .model import (
     Activity,
+    Archive,
     Chat,
     Counts,
     Message,
@@ -147,6 +148,11 @@ class TokenStore(Protocol):
         """Revoke every token of a user; returns how many there were."""
         ...
 
+    async def delete_expired(self, now: datetime) -> int:
+        """Remove every token (API token or browser session) whose ``expires_at`` is at
+        or before ``now``; returns how many there were."""
+        ...
+
 
 @attrs.frozen
 class Tally:
@@ -188,6 +194,11 @@ class AttemptStore(Protocol):
         """Forget every attempt of the key."""
         ...
 
+    async def prune(self, now: datetime) -> int:
+        """Forget every attempt whose window has ended by ``now``, whatever its key (what
+        :meth:`hit` does on the way); returns how many were forgotten."""
+        ...
+
 
 class Storage(Protocol):
     """One storage backend: the stores over one shared state."""
@@ -209,6 +220,20 @@ class Storage(Protocol):
 
     async def counts(self) -> Counts:
         """How many users, chats and messages are stored."""
+        ...
+
+    async def dump(self) -> Archive:
+        """Every user (with their password hash), chat and message, and the last id each
+        table handed out, read in one consistent snapshot. Tokens and attempts are not
+        part of it."""
+        ...
+
+    async def load(self, archive: Archive) -> None:
+        """Store an archive's users, chats and messages with their ids, in one atomic
+        step, into a store that holds no user, chat or message (else ``Conflict``, and
+        nothing is stored). Each chat's last message and activity follow from its
+        messages; new ids continue after ``archive.last_ids`` (and every id stored).
+        The archive must be consistent (see :func:`chatcore.operator.check_archive`)."""
         ...
 
 

@@ -8,6 +8,7 @@ from .accounts import Accounts
 from .admin import Admin
 from .chats import Chats
 from .deps import Deps
+from .operator import Operator
 
 
 @attrs.frozen
@@ -16,8 +17,9 @@ class Services:
     accounts: Accounts
     chats: Chats
     admin: Admin
+    operator: Operator
 
     @classmethod
     def build(cls, deps: Deps) -> Services:
         accounts = Accounts(deps)
-        return cls(deps, accounts, Chats(deps), Admin(deps, accounts))
+        return cls(deps, accounts, Chats(deps), Admin(deps, accounts), Operator(deps))

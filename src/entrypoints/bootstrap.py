@@ -8,13 +8,15 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable
+from pathlib import Path
 
 import attrs
 
 from adapters.clock import SystemClock
 from adapters.hashing import Argon2Hasher
 from adapters.memory import InMemoryStorage, LocalNotifier
-from adapters.sqlite import SqliteStorage
+from adapters.sqlite import SqliteStorage, migration_status
+from adapters.sqlite import backup as sqlite_backup
 from adapters.sqlite import migrate as sqlite_migrate
 from adapters.tokens import SecretTokens
 from chatcore.deps import Deps, Policy
@@ -43,6 +45,20 @@ def bootstrap(
     return Services.build(deps)
 
 
+class CannotBackUp(RuntimeError):
+    """This storage makes no backup file; the message says why and what to do instead."""
+
+
+MEMORY_BACKUP = "memory storage keeps nothing on disk: there is nothing to back up"
+
+
+def _or_refusal(backup: Callable[[Path, bool], None] | None) -> Callable[[Path, bool], None]:
+    def refuse(target: Path, force: bool) -> None:
+        raise CannotBackUp(MEMORY_BACKUP)
+
+    return refuse if backup is None else backup
+
+
 @attrs.frozen
 class Adapters:
     """The adapters named by the settings, with their lifecycle: building them opens
@@ -57,6 +73,12 @@ class Adapters:
     # Creates or upgrades the stored schema and returns the versions applied; None when
     # nothing outlives the process, so there is nothing to migrate.
     migrate: Callable[[], list[int]] | None = None
+    # Every migration known, as (version, description, applied?), read without changing
+    # anything; None, as for ``migrate``. Raises if the storage cannot be reached.
+    migrations: Callable[[], list[tuple[int, str, bool]]] | None = None
+    # Writes a consistent copy of the stored data to a file (target, force); raises
+    # CannotBackUp with what to do instead when this storage has no such thing.
+    backup: Callable[[Path, bool], None] = attrs.field(default=None, converter=_or_refusal)
     _stack: contextlib.AsyncExitStack = attrs.field(factory=contextlib.AsyncExitStack)
 
     def services(self, policy: Policy | None = None) -> Services:
@@ -92,4 +114,10 @@ def adapters_from(settings: Settings) -> Adapters:
         hasher,
         resources=(storage,),
         migrate=functools.partial(sqlite_migrate, settings.database),
+        migrations=functools.partial(_sqlite_migrations, settings.database),
+        backup=lambda target, force: sqlite_backup(settings.database, target, force=force),
     )
+
+
+def _sqlite_migrations(path: str) -> list[tuple[int, str, bool]]:
+    return [(m.version, m.description, applied) for m, applied in migration_status(path)]

@@ -4,6 +4,7 @@ connection limits of :mod:`.connections`, credentials masked in the logs, and a 
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import uvicorn
@@ -19,7 +20,39 @@ MAX_FRAME_BYTES = 64 * 1024  # larger frames close the socket with 1009
 PING_SECONDS = 20.0  # a peer that misses a pong for this long is dropped
 
 
+log = logging.getLogger("uvicorn.error")  # where uvicorn says it is running
+WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - names, not a bind
+
+
+def announce(sock: socket.socket) -> None:
+    """One line with where a person finds the API, its documents and the home page, at
+    the address actually bound (``--port 0`` included)."""
+    host, port = sock.getsockname()[:2]
+    shown = WILDCARDS.get(host, host)
+    base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    where = " (listening on every address)" if host in WILDCARDS else ""
+    log.info(
+        "chatcore: API %s/api/ - docs %s/api/docs/ and %s/api/redoc/ - home page %s/%s",
+        base,
+        base,
+        base,
+        base,
+        where,
+    )
+
+
 class Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, *, announce: bool = True) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # Once listening, after the app's start-up (migrations) went well; a supervisor
+        # of several workers says it once for all of them instead.
+        if self._announce and self.started and self.servers and self.servers[0].sockets:
+            announce(self.servers[0].sockets[0])
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # uvicorn would fail open WebSockets with 1012; ours say "going away" first. The
         # app hands over the hook in its lifespan state: it reaches this server's own hub.
@@ -61,10 +94,13 @@ def serve(host: str, port: int, **options: object) -> None:
     process, or --reload. uvicorn's --workers supervisor builds its own servers, whose
     sockets get uvicorn's 1012 ("service restart") at shutdown instead of 1001."""
     cfg = config(host, port, **options)  # type: ignore[arg-type]
-    server = Server(cfg)
+    if not cfg.should_reload and cfg.workers == 1:
+        Server(cfg).run()
+        return
+    server = Server(cfg, announce=False)
+    sock = cfg.bind_socket()
+    announce(sock)
     if cfg.should_reload:
-        ChangeReload(cfg, target=server.run, sockets=[cfg.bind_socket()]).run()
-    elif cfg.workers > 1:
-        Multiprocess(cfg, sockets=[cfg.bind_socket()]).run()
+        ChangeReload(cfg, target=server.run, sockets=[sock]).run()
     else:
-        server.run()
+        Multiprocess(cfg, sockets=[sock]).run()  # its workers run uvicorn.Server

@@ -14,15 +14,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
+import attrs
+
 from chatcore.errors import Conflict, NotFound
 from chatcore.model import (
     Activity,
+    Archive,
     Chat,
     Counts,
+    LastIds,
     Message,
     MessageQuery,
     NewMessage,
     NewUser,
+    StoredChat,
+    StoredMessage,
+    StoredUser,
     TokenRecord,
     User,
     UserChanges,
@@ -464,6 +471,11 @@ def delete_user_tokens(conn: sqlite3.Connection, user_id: int) -> int:
     return conn.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,)).rowcount
 
 
+def delete_expired_tokens(conn: sqlite3.Connection, now: datetime) -> int:
+    # Times are fixed-width UTC text (rows.time_text), so text order is time order.
+    return conn.execute("DELETE FROM tokens WHERE expires_at <= ?", (rows.time_text(now),)).rowcount
+
+
 # attempts, for throttling
 
 
@@ -517,6 +529,10 @@ def clear_attempts(conn: sqlite3.Connection, key: str) -> None:
     conn.execute("DELETE FROM attempts WHERE key = ?", (_attempt_key(key),))
 
 
+def prune_attempts(conn: sqlite3.Connection, now: datetime) -> int:
+    return conn.execute("DELETE FROM attempts WHERE ends_at <= ?", (rows.time_text(now),)).rowcount
+
+
 # the whole store
 
 
@@ -526,3 +542,93 @@ def counts(conn: sqlite3.Connection) -> Counts:
         " (SELECT count(*) FROM messages)"
     ).fetchone()
     return Counts(users, chats, messages)
+
+
+# export and import: the whole store at once
+
+
+_SEQUENCED = ("users", "chats", "messages")  # the AUTOINCREMENT tables
+
+
+def dump(conn: sqlite3.Connection) -> Archive:
+    """Run in one reader's snapshot: the archive is one moment of the file."""
+    users = tuple(
+        StoredUser(rows.user(row[:-1]), row[-1])
+        for row in conn.execute(
+            _select(f"{USER_COLUMNS}, u.password_hash", "FROM users u ORDER BY u.id")
+        )
+    )
+    members: defaultdict[int, list[int]] = defaultdict(list)
+    for chat_id, user_id in conn.execute(
+        "SELECT chat_id, user_id FROM chat_members ORDER BY chat_id, user_id"
+    ):
+        members[chat_id].append(user_id)
+    chats = tuple(
+        StoredChat(chat_id, name, rows.time_value(created_at), tuple(members[chat_id]))
+        for chat_id, name, created_at in conn.execute(
+            "SELECT id, name, created_at FROM chats ORDER BY id"
+        )
+    )
+    messages = tuple(
+        StoredMessage(message_id, chat_id, sender_id, content, rows.time_value(at), client_id)
+        for message_id, chat_id, sender_id, content, at, client_id in conn.execute(
+            "SELECT id, chat_id, sender_id, content, timestamp, client_id FROM messages ORDER BY id"
+        )
+    )
+    sequences = dict(conn.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
+    last = LastIds(*(int(sequences.get(table, 0)) for table in _SEQUENCED))
+    return Archive(last, users, chats, messages)
+
+
+def load(conn: sqlite3.Connection, archive: Archive) -> None:
+    """Run as one write (one savepoint of the writer's transaction): all or nothing."""
+    if attrs.astuple(counts(conn)) != (0, 0, 0):
+        raise Conflict("the database is not empty")
+    conn.executemany(
+        "INSERT INTO users (id, username, username_key, email, user_type, date_joined,"
+        " is_admin, is_active, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                u.id,
+                u.username,
+                username_key(u.username),
+                u.email,
+                u.user_type.value,
+                rows.time_text(u.date_joined),
+                u.is_admin,
+                u.is_active,
+                stored.password_hash,
+            )
+            for stored in archive.users
+            for u in [stored.user]
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO chats (id, name, created_at, last_activity) VALUES (?, ?, ?, ?)",
+        [
+            (c.id, c.name, rows.time_text(c.created_at), rows.time_text(c.created_at))
+            for c in archive.chats
+        ],
+    )
+    conn.executemany(  # the trigger copies the chat's activity onto each membership
+        "INSERT INTO chat_members (chat_id, user_id) VALUES (?, ?)",
+        [(c.id, user_id) for c in archive.chats for user_id in sorted(set(c.participant_ids))],
+    )
+    conn.executemany(
+        "INSERT INTO messages (id, chat_id, sender_id, content, timestamp, client_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (m.id, m.chat_id, m.sender_id, m.content, rows.time_text(m.timestamp), m.client_id)
+            for m in archive.messages
+        ],
+    )
+    _refresh_last_messages(conn, [c.id for c in archive.chats])
+    # Inserting an id moves a table's sequence up to it; the archive's own last ids also
+    # count the rows deleted before the export, which must not be handed out again.
+    for table, last in zip(_SEQUENCED, attrs.astuple(archive.last_ids), strict=True):
+        conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (last, table))
+        conn.execute(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT ?, ? WHERE ? > 0"
+            " AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?)",
+            (table, last, last, table),
+        )

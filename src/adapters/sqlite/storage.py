@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from chatcore.model import (
     Activity,
+    Archive,
     Chat,
     Counts,
     Message,
@@ -137,6 +138,9 @@ class SqliteTokenStore:
     async def delete_for_user(self, user_id: int) -> int:
         return await self._engine.write(lambda conn: queries.delete_user_tokens(conn, user_id))
 
+    async def delete_expired(self, now: datetime) -> int:
+        return await self._engine.write(lambda conn: queries.delete_expired_tokens(conn, now))
+
 
 class SqliteAttemptStore:
     def __init__(self, engine: Engine) -> None:
@@ -153,6 +157,9 @@ class SqliteAttemptStore:
 
     async def clear(self, key: str) -> None:
         await self._engine.write(lambda conn: queries.clear_attempts(conn, key))
+
+    async def prune(self, now: datetime) -> int:
+        return await self._engine.write(lambda conn: queries.prune_attempts(conn, now))
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -181,6 +188,12 @@ class SqliteStorage:
 
     async def counts(self) -> Counts:
         return await self._engine.read(queries.counts)
+
+    async def dump(self) -> Archive:
+        return await self._engine.read(queries.dump)
+
+    async def load(self, archive: Archive) -> None:
+        await self._engine.write(lambda conn: queries.load(conn, archive))
 
     def open(self) -> SqliteStorage:
         self._engine.start(self._prepare)
