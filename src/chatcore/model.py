@@ -88,8 +88,9 @@ class Activity:
 @attrs.frozen
 class Chat:
     """A group chat as its participants see it: who is in it, which of them are its
-    admins (user ids, ascending), its latest message, and ``seq``, the seq of its latest event (0 for a chat nothing happened in since
-    its creation, which is no event: the created chat is the state)."""
+    admins (user ids, ascending), its latest message, and ``seq``, the seq of its latest
+    event (0 for a chat nothing happened in since its creation, which is no event: the
+    created chat is the state)."""
 
     id: int
     name: str
