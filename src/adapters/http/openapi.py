@@ -544,9 +544,11 @@ class _Builder:
         }
 
     def client_frame(self, cls: type) -> Schema:
-        """A client frame: the body class it extends (the same fields as over REST), and
-        its own fields beside."""
-        (base,) = [b for b in cls.__bases__ if attrs.has(b)]
+        """A client frame: the request body class it extends (the same fields as over
+        REST), and the fields it adds beside."""
+        base = next((b for b in cls.__mro__[1:] if b in self._bodies), None)
+        if base is None:
+            return self.server_frame(cls)  # nothing shared with REST: its own component
         inherited = {f.name for f in attrs.fields(base)}
         hints = typing.get_type_hints(cls)
         own = [f for f in attrs.fields(cls) if f.name not in inherited]
@@ -567,7 +569,7 @@ class _Builder:
         return ref(name)
 
     def server_frame(self, cls: type) -> Schema:
-        """A server frame: its class's component, with an example."""
+        """A frame as its class's component, with an example."""
         reference = self.component(cls)
         schema = self.spec.components.schemas[component_name(cls)]
         schema["examples"] = [self.object_example(cls)]
@@ -576,7 +578,7 @@ class _Builder:
 
 @attrs.frozen
 class _Resume:
-    """The WebSocket's query, documented as the REST ones are (realtime.py reads it)."""
+    """The WebSocket's query, documented as the REST ones are (ws/endpoint.py reads it)."""
 
     after: QueryInt | None = None
 
