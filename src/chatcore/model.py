@@ -61,6 +61,7 @@ class Message:
     content: str
     timestamp: datetime
     client_id: str | None = None
+    edited_at: datetime | None = None
 
 
 @attrs.frozen
@@ -86,16 +87,24 @@ class Activity:
 
 @attrs.frozen
 class Chat:
-    """A group chat as its participants see it: who is in it and its latest message."""
+    """A group chat as its participants see it: who is in it, which of them are its
+    admins (user ids, ascending), its latest message, and ``seq``, the seq of its latest
+    event (0 for a chat nothing happened in since its creation, which is no event: the
+    created chat is the state)."""
 
     id: int
     name: str
     created_at: datetime
     participants: tuple[User, ...]
     last_message: Message | None = None
+    admins: tuple[int, ...] = ()
+    seq: int = 0
 
     def has_participant(self, user_id: int) -> bool:
         return any(user.id == user_id for user in self.participants)
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admins
 
     @property
     def activity(self) -> Activity:

@@ -17,8 +17,10 @@ from adapters.http.api import OPERATIONS
 from adapters.http.docs import doc_routes
 from adapters.http.home import home_routes
 from adapters.http.problems import EXCEPTION_HANDLERS
-from adapters.http.realtime import CLOSE_GOING_AWAY, Hub, realtime_routes
 from adapters.http.routes import Config, starlette_routes
+from adapters.http.ws.codes import CLOSE_GOING_AWAY
+from adapters.http.ws.endpoint import realtime_routes
+from adapters.http.ws.hub import Hub
 
 from .bootstrap import adapters_from
 from .settings import Settings

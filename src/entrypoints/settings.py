@@ -9,12 +9,13 @@ from typing import Literal
 
 import attrs
 
-from adapters.http.realtime import RealtimeConfig
+from adapters.http.ws.config import RealtimeConfig
 from chatcore.deps import Policy
 
 from .connections import ConnectionLimits
 
 PREFIX = "CHATCORE_"
+_REALTIME = RealtimeConfig()  # the WebSocket settings' defaults are the adapter's own
 
 
 class SettingsError(ValueError):
@@ -37,11 +38,12 @@ class Settings:
     chats_per_user: int = 100
     max_body_bytes: int = 256 * 1024
     secure_cookies: bool = False
-    allowed_origins: tuple[str, ...] = ()
-    ws_sends_per_second: int = 30
-    ws_send_burst: int = 60
-    ws_queue_bytes: int = 1024 * 1024
-    ws_recheck_seconds: int = 30
+    allowed_origins: tuple[str, ...] = _REALTIME.allowed_origins
+    # Whole numbers here (what _parse reads from the environment), so the int() of each.
+    ws_sends_per_second: int = int(_REALTIME.sends_per_second)
+    ws_send_burst: int = _REALTIME.send_burst
+    ws_queue_bytes: int = _REALTIME.queue_bytes
+    ws_recheck_seconds: int = int(_REALTIME.recheck_seconds)
     # Connection limits, enforced by the server's HTTP protocol (entrypoints.connections).
     header_timeout: int = 10  # seconds to receive a request's head (line and headers)
     body_timeout: int = 30  # seconds to receive a request's whole body once its head is in

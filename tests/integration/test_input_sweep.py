@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 from websockets.sync.client import connect
 
 from adapters.http.api import OPERATIONS
-from adapters.http.realtime import WS_PATH
 from adapters.http.routes import Operation
 from adapters.http.wire import QueryInt
+from adapters.http.ws.endpoint import WS_PATH
 from chatcore.rules import MAX_ID
 
 GUARD = 20.0  # seconds: a hang guard, not a speed requirement

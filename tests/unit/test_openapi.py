@@ -43,6 +43,9 @@ from adapters.http.wire import (
     structure,
     structure_body,
 )
+from adapters.http.ws.codes import ERROR_CODES, CloseCode, ErrorCode
+from adapters.http.ws.endpoint import CHAT_SOCKET
+from adapters.http.ws.frames import WsClientFrame, WsErrorFrame
 from chatcore import ChatDraft, Registration, Services, ValidationFailed, rules
 from chatcore.accounts import AccountChange
 from chatcore.admin import AccountEdit
@@ -592,6 +595,59 @@ def test_a_field_added_to_a_wire_class_changes_the_document_with_no_other_edit(
         assert validator_for(evolved, at).is_valid(example), (at, example)
     # and nothing else moved
     assert evolved["paths"]["/api/me/"] == document["paths"]["/api/me/"]
+
+
+@attrs.frozen
+class TaggedClientFrame(WsClientFrame):
+    """A client frame as a future version might take it."""
+
+    reply_to: int | None = None
+
+
+@attrs.frozen
+class HintedErrorFrame(WsErrorFrame):
+    hint: str = ""
+
+
+def test_a_frame_field_or_a_code_added_changes_the_websocket_document_with_no_other_edit(
+    document: dict[str, Any],
+) -> None:
+    teapot = ErrorCode("teapot", "The server is a teapot.")
+    socket = attrs.evolve(
+        CHAT_SOCKET,
+        client_frame=TaggedClientFrame,
+        server_frames=(CHAT_SOCKET.server_frames[0], HintedErrorFrame),
+        error_frame=HintedErrorFrame,
+        error_codes=(*ERROR_CODES, teapot),
+        close_codes=(*CHAT_SOCKET.close_codes, CloseCode(4418, "Short and stout.")),
+    )
+    evolved = build_document(OPERATIONS, socket=socket)
+    validate(evolved)
+
+    ws = evolved["x-websocket"]
+    assert ws["errorCodes"]["teapot"] == "The server is a teapot."
+    assert ws["closeCodes"]["4418"] == "Short and stout."
+    assert ws["clientFrame"] == {"$ref": "#/components/schemas/TaggedClientFrame"}
+    schemas = evolved["components"]["schemas"]
+    client = schemas["TaggedClientFrame"]
+    assert client["description"] == "A client frame as a future version might take it."
+    assert client["allOf"][0] == {"$ref": "#/components/schemas/SendIn"}
+    own = client["allOf"][1]["properties"]
+    assert own["reply_to"] == {"type": ["integer", "null"]}
+    original = document["components"]["schemas"]["WsClientFrame"]
+    assert own["type"] == original["allOf"][1]["properties"]["type"]
+    error = schemas["HintedErrorFrame"]
+    assert error["properties"]["hint"] == {"type": "string", "default": ""}
+    assert error["properties"]["code"]["enum"][-1] == "teapot"
+    assert error["properties"]["type"] == {"const": "error"}
+    description = evolved["info"]["description"]
+    assert "| `teapot` | The server is a teapot. |" in description
+    assert "| 4418 | Short and stout. |" in description
+    for at, example in examples(evolved):
+        assert validator_for(evolved, at).is_valid(example), (at, example)
+    # and nothing else moved
+    assert evolved["paths"] == document["paths"]
+    assert ws["parameters"] == document["x-websocket"]["parameters"]
 
 
 def test_a_type_the_generator_does_not_know_is_an_error_not_a_guess() -> None:

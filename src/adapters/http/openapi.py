@@ -29,18 +29,16 @@ from chatcore.errors import NON_FIELD, ValidationFailed
 
 from . import openapi_notes as notes
 from .auth import SAFE_METHODS
-from .realtime import WS_PATH, RealtimeConfig
 from .routes import Operation
 from .wire import (
     REQUIRED,
     Detail,
-    MessageOut,
     QueryInt,
-    SendIn,
     converter,
     ignores_unknown_fields,
     refuses_null,
 )
+from .ws.endpoint import CHAT_SOCKET, Socket
 
 OPENAPI_VERSION = "3.1.0"
 TITLE = "chatcore"
@@ -90,10 +88,12 @@ def component_name(cls: type) -> str:
 def build_document(
     operations: Sequence[Operation],
     extra_paths: Mapping[str, Mapping[str, Any]] | None = None,
+    socket: Socket = CHAT_SOCKET,
 ) -> dict[str, Any]:
     """The OpenAPI document of ``operations``, plus ``extra_paths`` (path items written
-    out by other routes of the app, such as the documentation pages themselves)."""
-    return _Builder().build(operations, extra_paths or {})
+    out by other routes of the app, such as the documentation pages themselves), and the
+    WebSocket endpoint ``socket`` as the ``x-websocket`` extension."""
+    return _Builder().build(operations, extra_paths or {}, socket)
 
 
 def _strip_none(kind: Any) -> Any:
@@ -142,7 +142,13 @@ def _without_null(schema: Any) -> Any:
 
 
 def _required(field: attrs.Attribute[Any]) -> bool:
-    return field.default is attrs.NOTHING
+    """Whether the field is always there: no default, or fixed by its class."""
+    return field.default is attrs.NOTHING or not field.init
+
+
+def _fixed(field: attrs.Attribute[Any]) -> bool:
+    """A field its class fixes (``init=False``), such as a frame's ``type``."""
+    return not field.init and field.default is not attrs.NOTHING
 
 
 def _default(field: attrs.Attribute[Any]) -> tuple[bool, object]:
@@ -184,7 +190,10 @@ class _Builder:
     # the document -----------------------------------------------------------------------
 
     def build(
-        self, operations: Sequence[Operation], extra_paths: Mapping[str, Mapping[str, Any]]
+        self,
+        operations: Sequence[Operation],
+        extra_paths: Mapping[str, Mapping[str, Any]],
+        socket: Socket,
     ) -> dict[str, Any]:
         for name, scheme in notes.SECURITY_SCHEMES.items():
             self.spec.components.security_scheme(name, scheme)
@@ -203,7 +212,7 @@ class _Builder:
             self.spec.tag({"name": tag, "description": notes.TAGS.get(tag, "")})
         for path, item in paths.items():
             self.spec.path(path=path, operations=item)
-        websocket = self.websocket()
+        websocket = self.websocket(socket)
         built = self.spec.to_dict()
         info = built.pop("info")
         return {
@@ -369,6 +378,8 @@ class _Builder:
         if kind is QueryInt:
             return {"type": "integer"}
         origin, args = typing.get_origin(kind), typing.get_args(kind)
+        if origin is typing.Literal:
+            return {"const": args[0]} if len(args) == 1 else {"enum": list(args)}
         if origin in (typing.Union, types.UnionType):
             options = [a for a in args if a is not type(None)]
             inner = [self.schema(a) for a in options]
@@ -421,6 +432,8 @@ class _Builder:
     def field(self, owner: type, field: attrs.Attribute[Any], hint: Any) -> Schema:
         """A field's schema: from its type hint (null left out where the parser refuses
         it), with the notes' keywords."""
+        if _fixed(field):
+            return {"const": converter.unstructure(field.default)}
         note = notes.field_note(owner, field.name)
         kind = note.as_type or hint
         if refuses_null(owner, field.name):
@@ -449,6 +462,8 @@ class _Builder:
         if kind is QueryInt:
             return 1
         origin, args = typing.get_origin(kind), typing.get_args(kind)
+        if origin is typing.Literal:
+            return args[0]
         if origin in (typing.Union, types.UnionType):
             return self.example(next(a for a in args if a is not type(None)))
         if origin in _SEQUENCES or kind in _SEQUENCES:
@@ -470,6 +485,9 @@ class _Builder:
         hints = typing.get_type_hints(cls)
         example = {}
         for field in attrs.fields(cls):
+            if _fixed(field):
+                example[field.name] = converter.unstructure(field.default)
+                continue
             note = notes.field_note(cls, field.name)
             if note.example is notes.NO_EXAMPLE and not _required(field):
                 continue
@@ -494,52 +512,14 @@ class _Builder:
 
     # the WebSocket ----------------------------------------------------------------------
 
-    def websocket(self) -> dict[str, Any]:
-        """The ``x-websocket`` extension: OpenAPI has no words for a WebSocket."""
-        message = self.schema(MessageOut)
-        client = {
-            "description": "What a client sends: a message to store and deliver.",
-            "allOf": [
-                self.schema(SendIn),
-                {
-                    "type": "object",
-                    "properties": {
-                        "type": {"enum": list(notes.WS_FRAME_TYPES), "default": "message"}
-                    },
-                },
-            ],
-            "examples": [self.example(SendIn)],
-        }
-        delivered = {
-            "description": "A stored message of the chat, sent to every socket open on it.",
-            "type": "object",
-            "required": ["type", "message"],
-            "properties": {"type": {"const": "message"}, "message": message},
-            "examples": [{"type": "message", "message": self.example(MessageOut)}],
-        }
-        error = {
-            "description": "A frame the server could not take; the socket stays open.",
-            "type": "object",
-            "required": ["type", "message", "code"],
-            "properties": {
-                "type": {"const": "error"},
-                "message": {"type": "string"},
-                "code": {"enum": list(notes.WS_ERROR_CODES)},
-                "retry_after_ms": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "description": "With `rate_limited`: milliseconds until a send may go.",
-                },
-            },
-            "examples": [notes.WS_ERROR_EXAMPLE],
-        }
-        frames: dict[str, Schema] = {
-            "WsClientFrame": client,
-            "WsMessageFrame": delivered,
-            "WsErrorFrame": error,
-        }
-        for name, schema in frames.items():
-            self.spec.components.schema(name, schema)
+    def websocket(self, socket: Socket) -> dict[str, Any]:
+        """The ``x-websocket`` extension: OpenAPI has no words for a WebSocket. Its frames
+        are components generated from their wire classes, its codes from their tables."""
+        client = self.client_frame(socket.client_frame)
+        servers = [self.server_frame(cls) for cls in socket.server_frames]
+        error = self.spec.components.schemas[component_name(socket.error_frame)]
+        codes = [row.code for row in socket.error_codes]
+        error["properties"]["code"] = {"enum": codes}
         chat_id, *_ = self.path_parameters(["chat_id"])
         token = {
             "name": "token",
@@ -551,22 +531,54 @@ class _Builder:
         }
         after = {**self.query_parameters(_Resume)[0], "description": notes.WS_RESUME}
         return {
-            "path": WS_PATH,
-            "summary": "Real-time messages of one chat",
+            "path": socket.path,
+            "summary": socket.summary,
             "parameters": [chat_id, token, after],
             "credentials": notes.WS_CREDENTIALS,
             "resume": notes.WS_RESUME,
-            "clientFrame": ref("WsClientFrame"),
-            "serverFrames": [ref("WsMessageFrame"), ref("WsErrorFrame")],
-            "errorCodes": notes.WS_ERROR_CODES,
-            "closeCodes": notes.ws_close_codes(),
-            "maxFrameBytes": RealtimeConfig().max_frame_bytes,
+            "clientFrame": client,
+            "serverFrames": servers,
+            "errorCodes": {row.code: row.meaning for row in socket.error_codes},
+            "closeCodes": {str(row.code): row.meaning for row in socket.close_codes},
+            "maxFrameBytes": socket.max_frame_bytes,
         }
+
+    def client_frame(self, cls: type) -> Schema:
+        """A client frame: the request body class it extends (the same fields as over
+        REST), and the fields it adds beside."""
+        base = next((b for b in cls.__mro__[1:] if b in self._bodies), None)
+        if base is None:
+            return self.server_frame(cls)  # nothing shared with REST: its own component
+        inherited = {f.name for f in attrs.fields(base)}
+        hints = typing.get_type_hints(cls)
+        own = [f for f in attrs.fields(cls) if f.name not in inherited]
+        schema: Schema = {
+            "description": _own_doc(cls),
+            "allOf": [
+                self.schema(base),
+                {
+                    "type": "object",
+                    "properties": {f.name: self.field(cls, f, hints[f.name]) for f in own},
+                },
+            ],
+            "examples": [self.object_example(cls)],
+        }
+        name = component_name(cls)
+        self._classes[name] = cls
+        self.spec.components.schema(name, schema)
+        return ref(name)
+
+    def server_frame(self, cls: type) -> Schema:
+        """A frame as its class's component, with an example."""
+        reference = self.component(cls)
+        schema = self.spec.components.schemas[component_name(cls)]
+        schema["examples"] = [self.object_example(cls)]
+        return reference
 
 
 @attrs.frozen
 class _Resume:
-    """The WebSocket's query, documented as the REST ones are (realtime.py reads it)."""
+    """The WebSocket's query, documented as the REST ones are (ws/endpoint.py reads it)."""
 
     after: QueryInt | None = None
 

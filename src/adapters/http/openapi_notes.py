@@ -33,17 +33,9 @@ from chatcore.model import UserType
 
 from .auth import CSRF_COOKIE, NOT_PROVIDED, SESSION_COOKIE
 from .problems import AUTH_SCHEME, HTTP_DETAILS
-from .realtime import (
-    CLOSE_GOING_AWAY,
-    CLOSE_NOT_FOUND,
-    CLOSE_POLICY,
-    CLOSE_TOO_BIG,
-    CLOSE_TRY_LATER,
-    CLOSE_UNAUTHORIZED,
-    FRAME_TYPES,
-    RealtimeConfig,
-)
 from .wire import NOT_AN_INTEGER, ChatOut, LoginIn, MessageOut, SendIn
+from .ws.codes import RATE_LIMITED, RATE_LIMITED_MESSAGE
+from .ws.frames import WsErrorFrame
 
 
 class _NoExample:
@@ -283,6 +275,12 @@ FIELDS: Final[dict[tuple[type, str], Note]] = {
     (object, "chat"): Note("Only the messages of this chat.", 7, ID),
     (object, "search"): Note(
         "Part of a username, case ignored.", "ali", {"maxLength": rules.SEARCH_MAX}
+    ),
+    # WebSocket frames
+    (WsErrorFrame, "message"): Note(example=RATE_LIMITED_MESSAGE),
+    (WsErrorFrame, "code"): Note(example=RATE_LIMITED.code),
+    (WsErrorFrame, "retry_after_ms"): Note(
+        "With `rate_limited`: milliseconds until a send may go.", 350, {"minimum": 1}, int
     ),
 }
 
@@ -555,51 +553,19 @@ SECURITY_SCHEMES: Final = {
     },
 }
 
-# The WebSocket endpoint, which OpenAPI cannot describe: documented as ``x-websocket``.
-_REALTIME = RealtimeConfig()
-WS_FRAME_TYPES: Final = FRAME_TYPES
+# The WebSocket endpoint, which OpenAPI cannot describe: documented as ``x-websocket``
+# (its frames and codes are generated from ws.frames and ws.codes).
 WS_CREDENTIALS: Final = [
     "`?token=<key>` in the query string (browsers cannot set headers on a WebSocket)",
     "`Authorization: Token <key>` or `Authorization: Bearer <key>`",
     f"the `{SESSION_COOKIE}` cookie, only when the `Origin` header is the server's own or a "
     "configured allowed origin (no cross-site WebSocket hijacking)",
 ]
-WS_ERROR_CODES: Final = {
-    "invalid_json": "The frame is not JSON.",
-    "invalid_frame": "The frame is not a JSON object, or `client_id` is not a string "
-    "(or is refused).",
-    "invalid_content": "`content` is missing, not a string, blank or too long.",
-    "unknown_type": f"`type` is neither of {', '.join(WS_FRAME_TYPES)}.",
-    "rate_limited": "Sending faster than the socket's rate limit allows (a deployment "
-    "setting: a few tens a second, with bursts); `retry_after_ms` says when to try again.",
-}
-WS_CLOSE_CODES: Final = {
-    CLOSE_UNAUTHORIZED: "No credentials, or bad ones (or a cookie from a foreign `Origin`).",
-    CLOSE_NOT_FOUND: "No such chat, or the caller is not in it (also on a send to a chat "
-    "deleted, or left, since connecting).",
-    CLOSE_TOO_BIG: f"A frame over {_REALTIME.max_frame_bytes // 1024} KiB.",
-    CLOSE_TRY_LATER: "Slow consumer: the socket's outbound queue is full. Reconnect with "
-    "`?after=<last id seen>` to miss nothing.",
-    CLOSE_GOING_AWAY: "The server is shutting down.",
-    CLOSE_POLICY: "The user was deactivated, or the token or session was revoked or expired.",
-}
 WS_RESUME: Final = (
     "Connecting with `?after=<message id>` first sends every stored message of the chat "
     "after that id, then the live ones, with no gap and no duplicate even while new "
     "messages arrive during the replay."
 )
-WS_ERROR_EXAMPLE: Final = {
-    "type": "error",
-    "message": "Too many messages; slow down.",
-    "code": "rate_limited",
-    "retry_after_ms": 350,
-}
-
-
-def ws_close_codes() -> dict[str, str]:
-    return {str(code): text for code, text in WS_CLOSE_CODES.items()}
-
-
 INTRO: Final = """\
 A multi-person chat backend: accounts, group chats, paged message history, and real-time \
 delivery over a WebSocket.

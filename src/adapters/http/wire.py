@@ -11,13 +11,14 @@ import functools
 import json
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NewType, TypeVar
 
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_unstructure_fn
 
 from chatcore.accounts import AccountChange
 from chatcore.admin import AccountEdit
@@ -36,6 +37,8 @@ NOT_AN_INTEGER = "A valid integer is required."
 NOT_A_BOOLEAN = "Must be a valid boolean."
 NOT_A_LIST = 'Expected a list of items but got type "{}".'
 NOT_AN_OBJECT = "Invalid data. Expected a dictionary, but got {}."
+NOT_A_CHOICE = '"{}" is not a valid choice.'  # DRF's ChoiceField's words
+CHOICE_ECHO_MAX = 64  # characters of a refused choice echoed back
 NULL = "This field may not be null."
 UNKNOWN_FIELD = "Unknown field."
 FORM_IGNORED = frozenset({"csrfmiddlewaretoken"})  # Django forms' CSRF field; ours is a header
@@ -233,6 +236,13 @@ def _structure_bool(value: object, _: type) -> bool:
     return value
 
 
+def _structure_literal(value: object, kind: Any) -> object:
+    # equality, not hashing: a list or an object is refused like any other wrong value
+    if any(type(value) is type(choice) and value == choice for choice in typing.get_args(kind)):
+        return value
+    raise WireError(NOT_A_CHOICE.format(str(value)[:CHOICE_ECHO_MAX]))
+
+
 def _structure_sequence(value: object, kind: type) -> Any:
     if not isinstance(value, list):
         raise WireError(NOT_A_LIST.format(type(value).__name__))
@@ -253,11 +263,36 @@ converter.register_structure_hook(str, _structure_str)
 converter.register_structure_hook(int, _structure_int)
 converter.register_structure_hook(QueryInt, _structure_query_int)
 converter.register_structure_hook(bool, _structure_bool)
+converter.register_structure_hook_func(lambda t: _origin(t) is typing.Literal, _structure_literal)
 converter.register_structure_hook_func(
     lambda t: _origin(t) in (collections.abc.Sequence, list, tuple),
     _structure_sequence,
 )
 converter.register_unstructure_hook(datetime, _time)
+
+
+def _fixes_a_field(cls: Any) -> bool:
+    """A wire class with a field it sets itself (``init=False``: a frame's ``type``)."""
+    return attrs.has(cls) and any(not f.init for f in attrs.fields(cls))
+
+
+def unstructure_fn(cls: Any, **overrides: Any) -> Callable[[Any], dict[str, Any]]:
+    """The function rendering ``cls``: every field, those its class fixes included, and
+    those first (a frame's ``type`` leads, even below fields inherited from a base)."""
+    render = make_dict_unstructure_fn(cls, converter, _cattrs_include_init_false=True, **overrides)
+    names = [f.name for f in attrs.fields(cls)]
+    fixed = [f.name for f in attrs.fields(cls) if not f.init]
+    if names[: len(fixed)] == fixed:
+        return render
+
+    def fixed_first(value: Any) -> dict[str, Any]:
+        rendered = render(value)
+        return {**{name: rendered.pop(name) for name in fixed}, **rendered}
+
+    return fixed_first
+
+
+converter.register_unstructure_hook_factory(_fixes_a_field, lambda cls: unstructure_fn(cls))
 
 
 def _message(exc: BaseException) -> str:
@@ -350,9 +385,11 @@ def _walk(exc: BaseException, path: str) -> typing.Iterator[tuple[str, BaseExcep
 
 @functools.cache
 def _plan(cls: Any) -> list[tuple[str, str, Any]]:
-    """For each field of a wire class: its name, its source attribute, its type."""
+    """For each field of a wire class: its name, its source attribute, its type (not the
+    fields the class fixes itself, ``init=False``)."""
     hints = typing.get_type_hints(cls)
-    return [(f.name, f.metadata.get("source", f.name), hints[f.name]) for f in attrs.fields(cls)]
+    fields = [f for f in attrs.fields(cls) if f.init]
+    return [(f.name, f.metadata.get("source", f.name), hints[f.name]) for f in fields]
 
 
 def _convert(kind: Any, value: Any) -> Any:

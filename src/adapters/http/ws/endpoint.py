@@ -1,0 +1,228 @@
+"""The ``/ws/chat/{chat_id}/`` endpoint: the handshake's checks, then per socket a writer
+(a replay from storage for ``?after=``, then the hub's live frames), a reader of client
+frames and a watcher of the credential. A resume subscribes first, replays stored messages
+from the database, then goes on with the live ones queued meanwhile.
+
+:data:`CHAT_SOCKET` is the endpoint's row in the OpenAPI document, as an ``Operation`` is
+a REST endpoint's: its frames and code tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from chatcore.errors import AuthenticationFailed, DomainError, NotFound, Throttled
+from chatcore.rules import MAX_ID, PAGE_MAX
+from chatcore.services import Services
+
+from ..auth import Credential, authenticate
+from ..ids import parse_id
+from ..wire import query_int
+from . import codes
+from .codes import CLOSE_NORMAL, CLOSE_TOO_BIG, CloseCode, ErrorCode
+from .config import RealtimeConfig
+from .frames import WsClientFrame, WsErrorFrame, WsMessageFrame, message_frame, text
+from .frames import parse_client_frame as parse
+from .hub import Connection, Hub
+from .ratelimit import TokenBucket
+
+log = logging.getLogger("chatcore.ws")
+
+REPLAY_PAGE = PAGE_MAX
+WS_PATH = "/ws/chat/{chat_id}/"
+
+
+@attrs.frozen
+class Socket:
+    """A WebSocket endpoint as the document describes it."""
+
+    path: str
+    summary: str
+    client_frame: type
+    server_frames: tuple[type, ...]
+    error_frame: type  # the server frame whose ``code`` is one of ``error_codes``
+    error_codes: tuple[ErrorCode, ...]
+    close_codes: tuple[CloseCode, ...]
+    max_frame_bytes: int
+
+
+CHAT_SOCKET = Socket(
+    path=WS_PATH,
+    summary="Real-time messages of one chat",
+    client_frame=WsClientFrame,
+    server_frames=(WsMessageFrame, WsErrorFrame),
+    error_frame=WsErrorFrame,
+    error_codes=codes.ERROR_CODES,
+    close_codes=codes.CLOSE_CODES,
+    max_frame_bytes=RealtimeConfig().max_frame_bytes,
+)
+
+
+class ChatSocket:
+    """The ``/ws/chat/{chat_id}/`` endpoint (an ASGI app per connection)."""
+
+    def __init__(self, services: Services, hub: Hub, config: RealtimeConfig) -> None:
+        self._services = services
+        self._hub = hub
+        self._config = config
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        ws = WebSocket(scope, receive, send)
+        try:
+            credential, chat_id, after = await self._admit(ws)
+        except DomainError as exc:
+            code = codes.refusal(exc)
+            # Accepted first so that a browser can read the close code; nothing of the
+            # chat was sent.
+            await ws.accept()
+            await ws.close(code)
+            return
+        digest = self._hub.digest(credential.token)
+        conn = Connection(ws, chat_id, credential, digest, self._config.queue_bytes)
+        # Join before accepting: once the client's handshake completes, it hears every
+        # message stored from then on (what arrives meanwhile waits in its queue).
+        self._hub.join(conn)
+        try:
+            await ws.accept()
+        except Exception:
+            self._hub.leave(conn)
+            raise
+        tasks = [
+            asyncio.create_task(self._write(conn, after)),
+            asyncio.create_task(self._read(conn)),
+            asyncio.create_task(self._watch(conn)),
+        ]
+        try:
+            done, _ = await asyncio.wait([*tasks, conn.closed], return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {conn.closed}:
+                if not task.cancelled() and (error := task.exception()) is not None:
+                    log.error("socket on chat %s failed", chat_id, exc_info=error)
+        finally:
+            self._hub.leave(conn)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if WebSocketState.DISCONNECTED not in (ws.client_state, ws.application_state):
+                with contextlib.suppress(Exception):
+                    await ws.close(conn.closing or CLOSE_NORMAL)
+            conn.finished.set()
+
+    async def _admit(self, ws: WebSocket) -> tuple[Credential, int, int | None]:
+        credential = await authenticate(ws, self._services.accounts, query_token=True)
+        if credential.via_cookie and not self._origin_allowed(ws):
+            raise AuthenticationFailed
+        chat_id = parse_id(ws.path_params["chat_id"])
+        after = _query_id(ws.query_params.get("after"))
+        if chat_id is None:  # no chat has that id
+            raise NotFound
+        await self._services.chats.get_chat(credential.user, chat_id)
+        return credential, chat_id, after
+
+    def _origin_allowed(self, ws: WebSocket) -> bool:
+        """A cookie travels with any page's request; only our own pages may use it here."""
+        origin = ws.headers.get("origin")
+        if origin is None:  # not a browser: no cross-site page can be behind it
+            return True
+        if origin in self._config.allowed_origins:
+            return True
+        try:
+            return urlsplit(origin).netloc == ws.headers.get("host")
+        except ValueError:  # "http://[" and the like: no site of ours
+            return False
+
+    async def _write(self, conn: Connection, after: int | None) -> None:
+        if after is not None:
+            await self._replay(conn, after)
+        await conn.drain()
+
+    async def _replay(self, conn: Connection, after: int) -> None:
+        """Every stored message after ``after``, page by page; live ones wait queued."""
+        while True:
+            since = max(after, conn.last_sent_id)
+            batch = await self._services.chats.messages_since(conn.user, conn.chat_id, since)
+            for message in batch:
+                await conn.send(message.id, message_frame(message))
+            if len(batch) < REPLAY_PAGE:
+                return
+
+    async def _watch(self, conn: Connection) -> None:
+        """Re-check the credential now and then: catches expiry, and revocations made by
+        another process when the notifier does not cross processes."""
+        while True:
+            await asyncio.sleep(self._config.recheck_seconds)
+            try:
+                await self._services.accounts.authenticate(conn.token)
+            except AuthenticationFailed as exc:
+                await _act(conn, codes.answer(exc))
+                return
+
+    async def _read(self, conn: Connection) -> None:
+        bucket = TokenBucket(self._config.sends_per_second, self._config.send_burst)
+        while True:
+            try:
+                event = await conn.ws.receive()
+            except WebSocketDisconnect:
+                return
+            if event["type"] == "websocket.disconnect":
+                return
+            # A binary frame goes to json.loads as it is: UTF-8 or not, it is measured
+            # by its own length, and bytes that are not text fail as invalid JSON.
+            raw: str | bytes = event.get("text") or event.get("bytes") or ""
+            if _too_big(raw, self._config.max_frame_bytes):
+                conn.close(CLOSE_TOO_BIG)
+                return
+            await self._handle(conn, raw, bucket)
+
+    async def _handle(self, conn: Connection, raw: str | bytes, bucket: TokenBucket) -> None:
+        try:
+            frame = parse(raw)
+            wait = bucket.take()
+            if wait:
+                raise Throttled(wait)
+            message, created = await self._services.chats.send_message(
+                conn.user, conn.chat_id, frame.content, frame.client_id
+            )
+        except codes.ANSWERED as exc:
+            await _act(conn, codes.answer(exc))
+            return
+        if not created:  # a retried client_id: the original, to this socket only
+            await conn.ws.send_text(message_frame(message))
+
+
+async def _act(conn: Connection, answer: codes.Answer) -> None:
+    """Send the error frame, or close with the code, that the table answered."""
+    if isinstance(answer, int):
+        conn.close(answer)
+    else:
+        await conn.ws.send_text(text(answer))
+
+
+def _too_big(raw: str | bytes, limit: int) -> bool:
+    """Whether the frame's UTF-8 form passes ``limit`` bytes, encoding it only when its
+    length alone cannot tell (a character is 1 to 4 bytes): not on every frame."""
+    if len(raw) > limit:
+        return True
+    if isinstance(raw, bytes):
+        return False
+    return len(raw) * 4 > limit and len(raw.encode("utf-8", "surrogatepass")) > limit
+
+
+def _query_id(raw: str | None) -> int | None:
+    """``?after=``: a message id, or 0 for the whole history; anything else is ignored."""
+    value = None if raw is None else query_int(raw)
+    return value if value is not None and 0 <= value <= MAX_ID else None
+
+
+def realtime_routes(services: Services, hub: Hub, config: RealtimeConfig) -> list[BaseRoute]:
+    endpoint = ChatSocket(services, hub, config)
+    # Any segment: one that is not a chat id is refused with 4404 like a chat that is
+    # not there (see _admit), which a browser can read, where a failed route could not.
+    return [WebSocketRoute(variant, endpoint) for variant in (WS_PATH, WS_PATH.rstrip("/"))]
