@@ -8,6 +8,7 @@ from .accounts import Accounts
 from .admin import Admin
 from .chats import Chats
 from .deps import Deps
+from .membership import Membership
 
 
 @attrs.frozen
@@ -16,8 +17,9 @@ class Services:
     accounts: Accounts
     chats: Chats
     admin: Admin
+    membership: Membership
 
     @classmethod
     def build(cls, deps: Deps) -> Services:
         accounts = Accounts(deps)
-        return cls(deps, accounts, Chats(deps), Admin(deps, accounts))
+        return cls(deps, accounts, Chats(deps), Admin(deps, accounts), Membership(deps))
