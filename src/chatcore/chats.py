@@ -67,7 +67,7 @@ class Chats:
         await take(
             self._attempts, f"chats:{actor.id}", policy.chats_per_user, policy.creation_window, now
         )
-        return await self._chats.add(name, [u.id for u in members], now, admin_id=actor.id)
+        return await self._chats.add(name, [u.id for u in members], now, actor.id)
 
     async def list_chats(
         self, actor: User, limit: int | None = None, cursor: str | None = None
