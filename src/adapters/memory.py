@@ -142,7 +142,8 @@ class _State:
         row.admins = sorted(a for a in set(admins) if a in row.joined)
         if change.name is not None:
             row.name = change.name
-        return self.chat(row), [self.record(row, event) for event in change.events]
+        events = [self.record(row, event) for event in change.events]
+        return self.chat(row), events
 
     def add_member(self, row: _ChatRow, user_id: int) -> None:
         if user_id not in self.users:
