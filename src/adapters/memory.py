@@ -137,7 +137,7 @@ class _State:
         for user_id in change.remove:
             self.remove_member(row, user_id)
         for user_id in change.add:
-            self.add_member(row, user_id)
+            self.add_member(row, user_id, row.seq + 1)  # after everyone before this change
         admins = row.admins if change.admins is None else change.admins
         row.admins = sorted(a for a in set(admins) if a in row.joined)
         if change.name is not None:
@@ -145,13 +145,13 @@ class _State:
         events = [self.record(row, event) for event in change.events]
         return self.chat(row), events
 
-    def add_member(self, row: _ChatRow, user_id: int) -> None:
+    def add_member(self, row: _ChatRow, user_id: int, joined: int) -> None:
         if user_id not in self.users:
             raise NotFound  # deleted since the plan was made
         if user_id in row.joined:
             return
         bisect.insort(row.member_ids, user_id)
-        row.joined[user_id] = row.seq
+        row.joined[user_id] = joined
         self.chats_of_user[user_id].add(row.id)
         bisect.insort(self.activities_of_user[user_id], row.activity)
 
@@ -294,7 +294,7 @@ class InMemoryChatStore:
         self._s.chats[row.id] = row
         self._s.message_ids_of_chat[row.id] = []
         for user_id in member_ids:
-            self._s.add_member(row, user_id)
+            self._s.add_member(row, user_id, 0)
         return self._s.chat(row)
 
     async def change(self, chat_id: int, plan: Plan) -> tuple[Chat | None, list[Event]] | None:

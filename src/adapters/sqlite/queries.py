@@ -324,7 +324,7 @@ def _apply(
     )
     conn.executemany(  # the trigger gives each the chat's activity
         "INSERT OR IGNORE INTO chat_members (chat_id, user_id, joined_seq) VALUES (?, ?, ?)",
-        [(chat.id, user_id, chat.seq) for user_id in change.add],
+        [(chat.id, user_id, chat.seq + 1) for user_id in change.add],
     )
     if change.admins is not None:
         conn.execute(

@@ -136,27 +136,28 @@ async def test_the_last_admin_leaving_hands_over_and_the_last_member_deletes(
 ) -> None:
     seed = Seed(storage)
     ann, ben, cy = await seed.user("ann"), await seed.user("ben"), await seed.user("cy")
-    chat = await storage.chats.add("c", [ann.id, cy.id], seed.tick(), cy.id)
-    await storage.chats.change(
-        chat.id, lambda r: membership(r, cy, [*r.chat.participants, ben], 10)
-    )
+    chat = await storage.chats.add("c", [cy.id], seed.tick(), cy.id)
+    for user in (ben, ann):  # ben joins first, though ann's id is lower
+        await storage.chats.change(
+            chat.id, lambda r, u=user: membership(r, cy, [*r.chat.participants, u], 10)
+        )
     result = await storage.chats.change(chat.id, departure(cy.id))
     assert result is not None
     after, events = result
     assert after is not None
-    assert after.admins == (ann.id,)  # joined first (with cy, and the lower id)
+    assert after.admins == (ben.id,)
     assert events == [
-        MemberRemoved(chat.id, 2, as_seen(cy), as_seen(cy)),
-        ChatUpdated(chat.id, 3, after),
+        MemberRemoved(chat.id, 3, as_seen(cy), as_seen(cy)),
+        ChatUpdated(chat.id, 4, after),
     ]
-    await storage.chats.change(chat.id, departure(ann.id))
+    await storage.chats.change(chat.id, departure(ben.id))
     again = await storage.chats.get(chat.id)
     assert again is not None
-    assert again.admins == (ben.id,)
-    result = await storage.chats.change(chat.id, departure(ben.id))
-    assert result == (None, [ChatDeleted(chat.id, 6)])
+    assert again.admins == (ann.id,)  # the only one left
+    result = await storage.chats.change(chat.id, departure(ann.id))
+    assert result == (None, [ChatDeleted(chat.id, 7)])
     assert await storage.chats.get(chat.id) is None
-    assert await storage.chats.for_user(ben.id, 10) == []
+    assert await storage.chats.for_user(ann.id, 10) == []
 
 
 async def test_a_plan_that_raises_changes_nothing(storage: Storage) -> None:
