@@ -19,6 +19,18 @@ from typing import TypeVar
 import attrs
 
 from chatcore.errors import Conflict, NotFound
+from chatcore.events import (
+    ChatDeleted,
+    ChatUpdated,
+    Event,
+    MemberAdded,
+    MemberRemoved,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    as_seen,
+    rendered,
+)
 from chatcore.model import (
     Activity,
     Archive,
@@ -38,9 +50,11 @@ from chatcore.model import (
     UserChanges,
 )
 from chatcore.ports import Listener, RevocationListener, Rule, Tally, Unsubscribe
+from chatcore.roster import ChatChange, Plan, Roster
 from chatcore.rules import username_key
 
 log = logging.getLogger(__name__)
+EV = TypeVar("EV", bound=Event)
 
 
 @attrs.define
@@ -48,11 +62,16 @@ class _ChatRow:
     id: int
     name: str
     created_at: datetime
-    member_ids: list[int]
+    member_ids: list[int]  # ascending
+    admins: list[int]  # ascending
+    # Each member's place in the join order: the chat's seq when they joined (ties by id).
+    joined: dict[int, int]
     last_message_id: int | None = None
     activity: Activity = attrs.field(
         default=attrs.Factory(lambda row: Activity(row.created_at, row.id), takes_self=True)
     )
+    seq: int = 0
+    events: list[Event] = attrs.Factory(list)  # the event of seq n at index n - 1
 
 
 @attrs.define
@@ -66,6 +85,7 @@ class _State:
     # slice below a bisection, so its cost does not grow with the user's chats.
     activities_of_user: dict[int, list[Activity]] = attrs.Factory(dict)
     messages: dict[int, NewMessage] = attrs.Factory(dict)
+    edited_at: dict[int, datetime] = attrs.Factory(dict)
     message_ids_of_chat: dict[int, list[int]] = attrs.Factory(dict)
     by_client_id: dict[tuple[int, int, str], int] = attrs.Factory(dict)
     tokens: dict[str, TokenRecord] = attrs.Factory(dict)
@@ -76,21 +96,82 @@ class _State:
     def message(self, message_id: int) -> Message:
         row = self.messages[message_id]
         sender = self.users[row.sender_id]
-        return Message(message_id, row.chat_id, sender, row.content, row.timestamp, row.client_id)
+        edited = self.edited_at.get(message_id)
+        return Message(
+            message_id, row.chat_id, sender, row.content, row.timestamp, row.client_id, edited
+        )
 
-    def drop_messages(self, chat_id: int, doomed: Callable[[NewMessage], bool]) -> None:
-        """Remove the chat's messages ``doomed`` picks; the newest left becomes its last."""
-        kept = []
+    def drop_messages(self, chat_id: int, doomed: Callable[[NewMessage], bool]) -> list[int]:
+        """Remove the chat's messages ``doomed`` picks; the newest left becomes its last.
+        Returns the ids removed, ascending."""
+        kept, dropped = [], []
         for message_id in self.message_ids_of_chat[chat_id]:
             row = self.messages[message_id]
             if doomed(row):
                 del self.messages[message_id]
+                self.edited_at.pop(message_id, None)
                 if row.client_id is not None:
                     del self.by_client_id[(row.chat_id, row.sender_id, row.client_id)]
+                dropped.append(message_id)
             else:
                 kept.append(message_id)
         self.message_ids_of_chat[chat_id] = kept
         self.set_last_message(self.chats[chat_id], kept[-1] if kept else None)
+        return dropped
+
+    def record(self, row: _ChatRow, event: EV) -> EV:
+        """Store an event at the chat's next seq. A chat_updated takes the chat as it
+        is then (so it comes after the change it reports)."""
+        row.seq += 1
+        stored = attrs.evolve(event, seq=row.seq)
+        if isinstance(stored, ChatUpdated):
+            stored = attrs.evolve(stored, chat=self.chat(row))
+        elif isinstance(stored, MemberAdded | MemberRemoved):
+            stored = attrs.evolve(stored, user=as_seen(stored.user), by=as_seen(stored.by))
+        row.events.append(stored)
+        return stored
+
+    def roster(self, row: _ChatRow) -> Roster:
+        seniority = sorted(row.member_ids, key=lambda user_id: (row.joined[user_id], user_id))
+        return Roster(self.chat(row), tuple(seniority))
+
+    def apply(self, row: _ChatRow, change: ChatChange) -> tuple[Chat | None, list[Event]]:
+        if change.delete:
+            self.delete_chat(row)
+            return None, [attrs.evolve(e, seq=row.seq + n) for n, e in enumerate(change.events, 1)]
+        for user_id in change.remove:
+            self.remove_member(row, user_id)
+        for user_id in change.add:
+            self.add_member(row, user_id, row.seq + 1)  # after everyone before this change
+        admins = row.admins if change.admins is None else change.admins
+        row.admins = sorted(a for a in set(admins) if a in row.joined)
+        if change.name is not None:
+            row.name = change.name
+        events = [self.record(row, event) for event in change.events]
+        return self.chat(row), events
+
+    def add_member(self, row: _ChatRow, user_id: int, joined: int) -> None:
+        if user_id not in self.users:
+            raise NotFound  # deleted since the plan was made
+        if user_id in row.joined:
+            return
+        bisect.insort(row.member_ids, user_id)
+        row.joined[user_id] = joined
+        self.chats_of_user[user_id].add(row.id)
+        bisect.insort(self.activities_of_user[user_id], row.activity)
+
+    def remove_member(self, row: _ChatRow, user_id: int) -> None:
+        if row.joined.pop(user_id, None) is None:
+            return
+        row.member_ids.remove(user_id)
+        self.chats_of_user[user_id].discard(row.id)
+        self.unlist(user_id, row.activity)
+
+    def delete_chat(self, row: _ChatRow) -> None:
+        self.drop_messages(row.id, lambda _: True)
+        for user_id in list(row.member_ids):
+            self.remove_member(row, user_id)
+        del self.chats[row.id], self.message_ids_of_chat[row.id]
 
     def set_last_message(self, row: _ChatRow, message_id: int | None) -> None:
         """The one way a chat's last message changes: it moves the chat in the chat
@@ -112,7 +193,9 @@ class _State:
     def chat(self, row: _ChatRow) -> Chat:
         participants = tuple(self.users[i] for i in row.member_ids)
         last = None if row.last_message_id is None else self.message(row.last_message_id)
-        return Chat(row.id, row.name, row.created_at, participants, last)
+        return Chat(
+            row.id, row.name, row.created_at, participants, last, tuple(row.admins), row.seq
+        )
 
 
 class InMemoryUserStore:
@@ -180,36 +263,64 @@ class InMemoryUserStore:
         self._s.users[user_id] = updated = attrs.evolve(user, **edits)
         return updated
 
-    async def delete(self, user_id: int) -> bool:
-        user = self._s.users.pop(user_id, None)
+    async def delete(self, user_id: int, leave: Plan) -> list[Event] | None:
+        user = self._s.users.get(user_id)
         if user is None:
-            return False
-        del self._s.password_hashes[user_id]
+            return None
+        events: list[Event] = []
+        for chat_id, row in list(self._s.chats.items()):
+            for message_id in self._s.drop_messages(chat_id, lambda m: m.sender_id == user_id):
+                events.append(self._s.record(row, MessageDeleted(chat_id, 0, message_id)))
+            if user_id in row.joined:
+                events += self._s.apply(row, leave(self._s.roster(row)))[1]
+        del self._s.users[user_id], self._s.password_hashes[user_id]
         del self._s.user_by_key[username_key(user.username)]
-        for chat_id in self._s.chats_of_user.pop(user_id):
-            self._s.chats[chat_id].member_ids.remove(user_id)
-        del self._s.activities_of_user[user_id]
-        for chat_id in self._s.chats:
-            self._s.drop_messages(chat_id, lambda m: m.sender_id == user_id)
+        del self._s.chats_of_user[user_id], self._s.activities_of_user[user_id]
         for digest in [d for d, t in self._s.tokens.items() if t.user_id == user_id]:
             del self._s.tokens[digest]
-        return True
+        return events
 
 
 class InMemoryChatStore:
     def __init__(self, state: _State) -> None:
         self._s = state
 
-    async def add(self, name: str, participant_ids: Sequence[int], created_at: datetime) -> Chat:
+    async def add(
+        self,
+        name: str,
+        participant_ids: Sequence[int],
+        created_at: datetime,
+        admin_id: int | None = None,
+    ) -> Chat:
         self._s.last_chat_id += 1
         member_ids = sorted(set(participant_ids))
-        row = _ChatRow(self._s.last_chat_id, name, created_at, member_ids)
+        admin = member_ids[0] if admin_id is None else admin_id
+        row = _ChatRow(self._s.last_chat_id, name, created_at, [], [admin], {})
         self._s.chats[row.id] = row
-        for user_id in member_ids:
-            self._s.chats_of_user[user_id].add(row.id)
-            bisect.insort(self._s.activities_of_user[user_id], row.activity)
         self._s.message_ids_of_chat[row.id] = []
+        for user_id in member_ids:
+            self._s.add_member(row, user_id, 0)
         return self._s.chat(row)
+
+    async def change(self, chat_id: int, plan: Plan) -> tuple[Chat | None, list[Event]] | None:
+        row = self._s.chats.get(chat_id)
+        if row is None:
+            return None
+        return self._s.apply(row, plan(self._s.roster(row)))
+
+    async def events(self, chat_id: int, since: int, limit: int) -> list[Event]:
+        row = self._s.chats.get(chat_id)
+        if row is None:
+            return []
+        page = row.events[max(0, since) : max(0, since) + limit]
+        chat = self._s.chat(row) if any(isinstance(e, ChatUpdated) for e in page) else None
+        return [rendered(event, self._current(event), chat) for event in page]
+
+    def _current(self, event: Event) -> Message | None:
+        if not isinstance(event, MessagePosted | MessageEdited):
+            return None
+        message_id = event.message.id
+        return self._s.message(message_id) if message_id in self._s.messages else None
 
     async def get(self, chat_id: int) -> Chat | None:
         row = self._s.chats.get(chat_id)
@@ -233,23 +344,19 @@ class InMemoryChatStore:
         rows = (row for chat_id, row in self._s.chats.items() if after is None or chat_id > after)
         return [self._s.chat(row) for _, row in zip(range(limit), rows, strict=False)]
 
-    async def delete(self, chat_id: int) -> bool:
+    async def delete(self, chat_id: int) -> ChatDeleted | None:
         row = self._s.chats.get(chat_id)
         if row is None:
-            return False
-        self._s.drop_messages(chat_id, lambda _: True)
-        for user_id in row.member_ids:
-            self._s.chats_of_user[user_id].discard(chat_id)
-            self._s.unlist(user_id, row.activity)
-        del self._s.chats[chat_id], self._s.message_ids_of_chat[chat_id]
-        return True
+            return None
+        self._s.delete_chat(row)
+        return ChatDeleted(chat_id, row.seq + 1)
 
 
 class InMemoryMessageStore:
     def __init__(self, state: _State) -> None:
         self._s = state
 
-    async def add(self, message: NewMessage) -> tuple[Message, bool]:
+    async def add(self, message: NewMessage) -> tuple[Message, MessagePosted | None]:
         if message.chat_id not in self._s.chats_of_user.get(message.sender_id, ()):
             raise NotFound
         key = None
@@ -257,25 +364,42 @@ class InMemoryMessageStore:
             key = (message.chat_id, message.sender_id, message.client_id)
             original = self._s.by_client_id.get(key)
             if original is not None:
-                return self._s.message(original), False
+                return self._s.message(original), None
         self._s.last_message_id += 1
         message_id = self._s.last_message_id
         self._s.messages[message_id] = message
         self._s.message_ids_of_chat[message.chat_id].append(message_id)
-        self._s.set_last_message(self._s.chats[message.chat_id], message_id)
+        row = self._s.chats[message.chat_id]
+        self._s.set_last_message(row, message_id)
         if key is not None:
             self._s.by_client_id[key] = message_id
-        return self._s.message(message_id), True
+        stored = self._s.message(message_id)
+        return stored, self._s.record(row, MessagePosted(row.id, 0, stored))
+
+    async def edit(
+        self, message_id: int, content: str, edited_at: datetime
+    ) -> tuple[Message, MessageEdited] | None:
+        row = self._s.messages.get(message_id)
+        if row is None:
+            return None
+        self._s.messages[message_id] = attrs.evolve(row, content=content)
+        self._s.edited_at[message_id] = edited_at
+        edited = self._s.message(message_id)
+        return edited, self._s.record(
+            self._s.chats[row.chat_id], MessageEdited(row.chat_id, 0, edited)
+        )
 
     async def get(self, message_id: int) -> Message | None:
         return self._s.message(message_id) if message_id in self._s.messages else None
 
-    async def delete(self, message_id: int) -> bool:
+    async def delete(self, message_id: int) -> MessageDeleted | None:
         row = self._s.messages.get(message_id)
         if row is None:
-            return False
+            return None
         self._s.drop_messages(row.chat_id, lambda m: m is row)
-        return True
+        return self._s.record(
+            self._s.chats[row.chat_id], MessageDeleted(row.chat_id, 0, message_id)
+        )
 
     async def page(self, query: MessageQuery) -> list[Message]:
         chat_ids: Iterable[int] = self._s.chats if query.chat_id is None else [query.chat_id]
@@ -432,7 +556,13 @@ class InMemoryStorage:
             new.chats_of_user[user.id] = set()
             new.activities_of_user[user.id] = []
         for chat in archive.chats:
-            row = _ChatRow(chat.id, chat.name, chat.created_at, sorted(set(chat.participant_ids)))
+            members = sorted(set(chat.participant_ids))
+            # As the event-log migration does with the history it finds: the lowest-id
+            # participant (all joined together) is the admin, each message an event.
+            admins = members[:1]
+            row = _ChatRow(
+                chat.id, chat.name, chat.created_at, members, admins, dict.fromkeys(members, 0)
+            )
             new.chats[row.id] = row
             new.message_ids_of_chat[row.id] = []
             for user_id in row.member_ids:
@@ -451,6 +581,8 @@ class InMemoryStorage:
                 key = (message.chat_id, message.sender_id, message.client_id)
                 new.by_client_id[key] = message.id
         for chat_id, message_ids in new.message_ids_of_chat.items():
+            for message_id in message_ids:
+                new.record(new.chats[chat_id], MessagePosted(chat_id, 0, new.message(message_id)))
             if message_ids:
                 new.set_last_message(new.chats[chat_id], message_ids[-1])
         last = archive.last_ids
@@ -469,10 +601,10 @@ class LocalNotifier:
         self._revocation_listeners: dict[int, RevocationListener] = {}
         self._keys = itertools.count(1)
 
-    async def publish(self, message: Message) -> None:
-        _call_each(self._listeners.get(message.chat_id, {}), message)
+    async def publish(self, event: Event) -> None:
+        _call_each(self._listeners.get(event.chat_id, {}), event)
 
-    def subscribe(self, chat_id: int, listener: Listener) -> Unsubscribe:
+    async def subscribe(self, chat_id: int, listener: Listener) -> Unsubscribe:
         listeners = self._listeners.setdefault(chat_id, {})
         remove = _add(listeners, next(self._keys), listener)
 

@@ -17,6 +17,7 @@ from .errors import (
     Throttled,
     ValidationFailed,
 )
+from .membership import ChatEdit, ChatMembers, Membership
 from .model import (
     Chat,
     Message,
@@ -40,11 +41,14 @@ __all__ = [
     "AuthenticationFailed",
     "Chat",
     "ChatDraft",
+    "ChatEdit",
+    "ChatMembers",
     "Chats",
     "Conflict",
     "Deps",
     "DomainError",
     "Forbidden",
+    "Membership",
     "Message",
     "MessageQuery",
     "NewMessage",

@@ -8,8 +8,10 @@ import attrs
 from .accounts import Accounts, search_users
 from .deps import Deps
 from .errors import NON_FIELD, NotFound, ValidationFailed
+from .events import Event
 from .model import Chat, Message, MessageQuery, Page, Revocation, User, UserChanges
 from .paging import Window, forward_page, message_page
+from .roster import departure
 from .rules import Errors, check_password, check_positive, check_user_type
 
 
@@ -68,9 +70,13 @@ class Admin:
         require_admin(actor)
         if user_id == actor.id:
             raise ValidationFailed.on(NON_FIELD, "You cannot delete yourself.")
-        if not await self._users.delete(user_id):
+        # Everyone who shared a chat with them is told: their messages go
+        # (message_deleted each), then they do (member_removed, by this administrator).
+        events = await self._users.delete(user_id, departure(user_id, actor))
+        if events is None:
             raise NotFound
         await self._deps.notifier.revoke(Revocation(user_id))
+        await self._publish(events)
 
     async def list_chats(
         self, actor: User, after: int | None = None, limit: int | None = None
@@ -80,8 +86,10 @@ class Admin:
 
     async def delete_chat(self, actor: User, chat_id: int) -> None:
         require_admin(actor)
-        if not await self._chats.delete(chat_id):
+        event = await self._chats.delete(chat_id)
+        if event is None:
             raise NotFound
+        await self._publish([event])
 
     async def list_messages(
         self, actor: User, window: Window, chat_id: int | None = None
@@ -95,8 +103,14 @@ class Admin:
 
     async def delete_message(self, actor: User, message_id: int) -> None:
         require_admin(actor)
-        if not await self._messages.delete(message_id):
+        event = await self._messages.delete(message_id)
+        if event is None:
             raise NotFound
+        await self._publish([event])
+
+    async def _publish(self, events: list[Event]) -> None:
+        for event in events:
+            await self._deps.notifier.publish(event)
 
 
 def require_admin(actor: User) -> None:

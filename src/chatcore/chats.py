@@ -3,15 +3,16 @@ in behaves exactly like a chat that does not exist."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Sequence
 
 import attrs
 
 from .deps import Deps
-from .errors import NotFound, ValidationFailed
+from .errors import Forbidden, NotFound, ValidationFailed
+from .events import Event
 from .model import Activity, Chat, Message, MessageQuery, NewMessage, Page, User
 from .paging import Window, chat_list_page, message_page
+from .participants import UNKNOWN_ID, UNKNOWN_NAME, resolve
 from .rules import (
     CHAT_NAME_MAX,
     CONTENT_MAX,
@@ -19,17 +20,13 @@ from .rules import (
     PAGE_MAX,
     Errors,
     check_client_id,
-    check_ids,
     check_positive,
     check_text,
-    check_usernames,
-    username_key,
 )
 from .throttle import take
 
-K = TypeVar("K")
-UNKNOWN_ID = 'Invalid pk "{}" - object does not exist.'
-UNKNOWN_NAME = 'User "{}" does not exist.'
+EVENTS_DEFAULT = 100
+EVENTS_MAX = 1000
 
 
 @attrs.frozen
@@ -53,24 +50,15 @@ class Chats:
         """A new chat of the actor and the participants named. Each user may create
         ``chats_per_user`` an hour."""
         errors = Errors()
-        limit = self._deps.policy.max_participants
         name = check_text(draft.name, CHAT_NAME_MAX, "name", errors)
-        ids = check_ids(draft.participant_ids, limit, "participant_ids", errors)
-        names = check_usernames(draft.participant_usernames, limit, "participant_usernames", errors)
-        ids = [i for i in ids if 0 < i <= MAX_ID][
-            :limit
-        ]  # look the rest up too: report every field
-        names = names[:limit]
-        by_id = [u for u in await self._users.get_many(ids) if u.is_active]
-        by_name = [u for u in await self._users.by_usernames(names) if u.is_active]
-        _report_missing(ids, {u.id for u in by_id}, "participant_ids", UNKNOWN_ID, errors)
-        found_names = {username_key(u.username) for u in by_name}
-        _report_missing(
-            names, found_names, "participant_usernames", UNKNOWN_NAME, errors, username_key
+        members = await resolve(
+            self._users,
+            draft.participant_ids,
+            draft.participant_usernames,
+            self._deps.policy.max_participants,
+            errors,
+            actor,
         )
-        members = {actor.id, *(u.id for u in by_id), *(u.id for u in by_name)}
-        if len(members) > limit:
-            errors.add("non_field_errors", f"A chat has at most {limit} participants.")
         errors.raise_if_any()
         now = self._deps.clock.now()
         policy = self._deps.policy
@@ -79,7 +67,7 @@ class Chats:
         await take(
             self._attempts, f"chats:{actor.id}", policy.chats_per_user, policy.creation_window, now
         )
-        return await self._chats.add(name, sorted(members), now)
+        return await self._chats.add(name, [u.id for u in members], now, actor.id)
 
     async def list_chats(
         self, actor: User, limit: int | None = None, cursor: str | None = None
@@ -123,10 +111,56 @@ class Chats:
         draft = NewMessage(chat_id, actor.id, text, self._deps.clock.now(), key)
         # Storage checks membership in the same atomic step (one read fewer per send,
         # and no window between the check and the insert): NotFound for an outsider.
-        message, created = await self._messages.add(draft)
-        if created:
-            await self._deps.notifier.publish(message)
-        return message, created
+        message, posted = await self._messages.add(draft)
+        if posted is not None:
+            await self._deps.notifier.publish(posted)
+        return message, posted is not None
+
+    async def edit_message(self, actor: User, message_id: int, content: str) -> Message:
+        """The sender replaces a message's content (the rules of a send); sets
+        ``edited_at``. Anyone else in the chat: Forbidden; an outsider: NotFound."""
+        message = await self.get_message(actor, message_id)
+        if message.sender.id != actor.id:
+            raise Forbidden
+        errors = Errors()
+        text = check_text(content, CONTENT_MAX, "content", errors)
+        errors.raise_if_any()
+        # The sender never changes, and a check of membership here and a removal
+        # committed before the edit differ by one in-flight request: no rule to guard
+        # inside the transaction (unlike the roster's, see chatcore.roster).
+        edited = await self._messages.edit(message_id, text, self._deps.clock.now())
+        if edited is None:  # deleted meanwhile
+            raise NotFound
+        message, event = edited
+        await self._deps.notifier.publish(event)
+        return message
+
+    async def delete_message(self, actor: User, message_id: int) -> None:
+        """The sender, or an admin of the chat, deletes a message: from then on it is in
+        no read, and its events replay as message_deleted."""
+        message = await self.get_message(actor, message_id)
+        if message.sender.id != actor.id:
+            chat = await self.get_chat(actor, message.chat_id)
+            if not chat.is_admin(actor.id):
+                raise Forbidden
+        event = await self._messages.delete(message_id)
+        if event is None:
+            raise NotFound
+        await self._deps.notifier.publish(event)
+
+    async def chat_events(
+        self, actor: User, chat_id: int, since: int = 0, limit: int = EVENTS_DEFAULT
+    ) -> tuple[list[Event], int]:
+        """The chat's events after ``since``, in seq order, rendered as things are now,
+        and the chat's latest seq: what a client without a socket catches up with."""
+        chat = await self.get_chat(actor, chat_id)
+        errors = Errors()
+        if not 0 <= since <= MAX_ID:
+            errors.add("since", f"Ensure this value is between 0 and {MAX_ID}.")
+        if not 1 <= limit <= EVENTS_MAX:
+            errors.add("limit", f"Ensure this value is between 1 and {EVENTS_MAX}.")
+        errors.raise_if_any()
+        return await self._chats.events(chat_id, since, limit), chat.seq
 
     async def get_message(self, actor: User, message_id: int) -> Message:
         message = await self._messages.get(message_id)
@@ -164,13 +198,4 @@ class Chats:
             raise NotFound
 
 
-def _report_missing(
-    wanted: Sequence[K],
-    found: set[K],
-    field: str,
-    template: str,
-    errors: Errors,
-    key: Callable[[K], K] = lambda value: value,
-) -> None:
-    for missing in (w for w in wanted if key(w) not in found):
-        errors.add(field, template.format(missing))
+__all__ = ["UNKNOWN_ID", "UNKNOWN_NAME", "ChatDraft", "Chats"]

@@ -104,13 +104,32 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 BY_KIND: dict[EventKind, type[Event]] = {cls.kind: cls for cls in EVENT_TYPES}
 
 
-def rendered(event: Event, current: Message | None) -> Event:
+def as_seen(user: User) -> User:
+    """A user as an event keeps them, whatever becomes of the account: what anyone may
+    see of them (id, username, type) and when they joined; no email, no flags."""
+    return User(user.id, user.username, "", user.user_type, user.date_joined)
+
+
+def rendered(event: Event, current: Message | None, chat: Chat | None = None) -> Event:
     """``event`` as a replay shows it, given the current state of the message it carries
     (None when that message is deleted): edits show the latest content, a deleted
-    message's events become :class:`MessageDeleted` at their own seq. Events that carry
-    no message are shown as stored."""
+    message's events become :class:`MessageDeleted` at their own seq. A
+    :class:`ChatUpdated` shows ``chat``, the chat as it is now, when given (so that no
+    replay carries a last message deleted since, and storage keeps no copy of a chat per
+    event). Other events are shown as stored."""
+    if isinstance(event, ChatUpdated) and chat is not None:
+        return attrs.evolve(event, chat=chat)
     if not isinstance(event, MessagePosted | MessageEdited):
         return event
+    return message_event(event.kind, event.chat_id, event.seq, event.message.id, current)
+
+
+def message_event(
+    kind: EventKind, chat_id: int, seq: int, message_id: int, current: Message | None
+) -> Event:
+    """A ``message`` or ``message_edited`` event as a replay shows it, from what storage
+    keeps of it (the message's id) and the message as it is now (None: deleted)."""
     if current is None:
-        return MessageDeleted(event.chat_id, event.seq, event.message.id)
-    return attrs.evolve(event, message=current)
+        return MessageDeleted(chat_id, seq, message_id)
+    event_type = MessageEdited if kind is EventKind.MESSAGE_EDITED else MessagePosted
+    return event_type(chat_id, seq, current)

@@ -4,6 +4,11 @@ the use cases take them from :class:`chatcore.services.Deps`.
 Storage methods are coroutines so that an adapter may do I/O (a thread, a socket)
 without stalling the caller's event loop. Each method is atomic on its own: the use
 cases never need a transaction spanning two calls.
+
+A method that changes what a chat's participants see stores its events in the same
+atomic step, each with the chat's next ``seq`` (1, 2, 3, ... per chat: no gap, no
+reuse, in commit order), and returns them, seqs filled in, for the use case to publish
+once the call has returned (after the commit). A chat's message ids grow with its seq.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Protocol
 
 import attrs
 
+from .events import ChatDeleted, Event, MessageDeleted, MessageEdited, MessagePosted
 from .model import (
     Activity,
     Archive,
@@ -28,6 +34,7 @@ from .model import (
     User,
     UserChanges,
 )
+from .roster import Plan
 
 
 class UserStore(Protocol):
@@ -71,15 +78,44 @@ class UserStore(Protocol):
         """Apply the fields of ``changes`` that are not None; None if no such user."""
         ...
 
-    async def delete(self, user_id: int) -> bool:
+    async def delete(self, user_id: int, leave: Plan) -> list[Event] | None:
         """Remove the user with their tokens, memberships and messages (each chat's last
-        message then being the newest that remains); False if no such user."""
+        message then being the newest that remains), atomically; None if no such user.
+
+        Every other participant is told: each of the user's messages, in any chat, goes
+        with a ``message_deleted`` event; then each chat the user is in is changed by
+        ``leave`` (called as :meth:`ChatStore.change` calls a plan; it must remove the
+        user: :func:`chatcore.roster.departure`). Returns the events of every chat, each
+        chat's in seq order."""
         ...
 
 
 class ChatStore(Protocol):
-    async def add(self, name: str, participant_ids: Sequence[int], created_at: datetime) -> Chat:
-        """Store a chat and its participants at once (ids are existing users)."""
+    async def add(
+        self,
+        name: str,
+        participant_ids: Sequence[int],
+        created_at: datetime,
+        admin_id: int | None = None,
+    ) -> Chat:
+        """Store a chat and its participants at once (ids are existing users), with
+        ``admin_id`` (one of them: the creator) its first admin; left out, the
+        participant with the lowest id. Its seq is 0: a creation is no event."""
+        ...
+
+    async def change(self, chat_id: int, plan: Plan) -> tuple[Chat | None, list[Event]] | None:
+        """In one atomic step: call ``plan`` with the chat as it stands (a
+        :class:`chatcore.roster.Roster`), apply the :class:`chatcore.roster.ChatChange` it
+        returns and store its events at the chat's next seqs. Returns the chat after it
+        (None once deleted) and the events; None if there is no such chat. An exception
+        from ``plan`` changes nothing and propagates."""
+        ...
+
+    async def events(self, chat_id: int, since: int, limit: int) -> list[Event]:
+        """Up to ``limit`` of the chat's events with seqs above ``since``, in seq order,
+        rendered as things are now (:func:`chatcore.events.rendered`). The cost does not
+        grow with the chat's history. Member events show the user as they were when it
+        happened (a deleted user too)."""
         ...
 
     async def get(self, chat_id: int) -> Chat | None: ...
@@ -103,28 +139,39 @@ class ChatStore(Protocol):
         """Every chat with ``id > after``, in id order, at most ``limit``."""
         ...
 
-    async def delete(self, chat_id: int) -> bool:
-        """Remove the chat with its memberships and messages; False if no such chat."""
+    async def delete(self, chat_id: int) -> ChatDeleted | None:
+        """Remove the chat with its memberships, messages and events; None if no such
+        chat. Its ``chat_deleted`` event has the seq after its last (chat ids are never
+        reused, so neither is it)."""
         ...
 
 
 class MessageStore(Protocol):
-    async def add(self, message: NewMessage) -> tuple[Message, bool]:
-        """Store the message and make it its chat's ``last_message``, atomically.
+    async def add(self, message: NewMessage) -> tuple[Message, MessagePosted | None]:
+        """Store the message and make it its chat's ``last_message``, with its
+        ``message`` event, atomically.
 
         Raises ``NotFound`` when the sender is not a participant of the chat (or there
         is no such chat), checked in the same atomic step as the insert.
 
         When ``client_id`` is set and the same sender already stored a message with it
-        in the same chat, store nothing and return ``(that message, False)``; otherwise
-        ``(the new message, True)``. Ids grow in storage order across all chats.
+        in the same chat, store nothing and return ``(that message, None)``; otherwise
+        ``(the new message, its event)``. Ids grow in storage order across all chats.
         """
+        ...
+
+    async def edit(
+        self, message_id: int, content: str, edited_at: datetime
+    ) -> tuple[Message, MessageEdited] | None:
+        """Replace the content and set ``edited_at``, with a ``message_edited`` event,
+        atomically; None if no such message."""
         ...
 
     async def get(self, message_id: int) -> Message | None: ...
 
-    async def delete(self, message_id: int) -> bool:
-        """Remove one message (its chat's last message then being the newest left)."""
+    async def delete(self, message_id: int) -> MessageDeleted | None:
+        """Remove one message (its chat's last message then being the newest left), with
+        a ``message_deleted`` event, atomically; None if no such message."""
         ...
 
     async def page(self, query: MessageQuery) -> list[Message]:
@@ -237,8 +284,8 @@ class Storage(Protocol):
         ...
 
 
-Listener = Callable[[Message], None]
-"""Called once for each message published to a chat it listens on, in id order."""
+Listener = Callable[[Event], None]
+"""Called once for each event published to a chat it listens on, in publish order."""
 
 Unsubscribe = Callable[[], None]
 
@@ -246,13 +293,17 @@ RevocationListener = Callable[[Revocation], None]
 
 
 class Notifier(Protocol):
-    async def publish(self, message: Message) -> None:
-        """Hand a stored message to every listener on its chat (in this process or, for
-        a cross-process adapter, in every process). Called after the message is stored."""
+    async def publish(self, event: Event) -> None:
+        """Hand a stored event to every listener on its chat (in this process or, for a
+        cross-process adapter, in every process). Called after the event is stored. A
+        wake-up, not the record: a listener may miss one, or hear one late or twice, and
+        then fills in from storage by seq (DESIGN.md)."""
         ...
 
-    def subscribe(self, chat_id: int, listener: Listener) -> Unsubscribe:
-        """Start calling ``listener`` for the chat's new messages until unsubscribed."""
+    async def subscribe(self, chat_id: int, listener: Listener) -> Unsubscribe:
+        """Start calling ``listener`` for the chat's events until unsubscribed; returns
+        once the subscription is live (every event published from then on reaches it). A
+        listener that raises is logged and does not keep the event from the others."""
         ...
 
     async def revoke(self, revocation: Revocation) -> None:

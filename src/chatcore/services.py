@@ -8,6 +8,7 @@ from .accounts import Accounts
 from .admin import Admin
 from .chats import Chats
 from .deps import Deps
+from .membership import Membership
 from .operator import Operator
 
 
@@ -18,8 +19,11 @@ class Services:
     chats: Chats
     admin: Admin
     operator: Operator
+    membership: Membership
 
     @classmethod
     def build(cls, deps: Deps) -> Services:
         accounts = Accounts(deps)
-        return cls(deps, accounts, Chats(deps), Admin(deps, accounts), Operator(deps))
+        return cls(
+            deps, accounts, Chats(deps), Admin(deps, accounts), Operator(deps), Membership(deps)
+        )

@@ -19,6 +19,7 @@ from chatcore import (
     Window,
 )
 from chatcore.deps import Policy
+from chatcore.events import Event, MessagePosted
 from entrypoints.bootstrap import bootstrap
 
 
@@ -137,15 +138,15 @@ async def test_content_of_exactly_the_limit_after_trimming_is_accepted(app: Serv
 async def test_a_repeated_client_id_stores_and_publishes_nothing(app: Services) -> None:
     alice, bob = await users(app, "alice", "bob")
     chat = await app.chats.create_chat(alice, ChatDraft("c", [bob.id]))
-    heard: list[Message] = []
-    app.deps.notifier.subscribe(chat.id, heard.append)
+    heard: list[Event] = []
+    await app.deps.notifier.subscribe(chat.id, heard.append)
     first, created = await app.chats.send_message(alice, chat.id, "once", "k1")
     again, created_again = await app.chats.send_message(alice, chat.id, "twice?", "k1")
     other, other_created = await app.chats.send_message(bob, chat.id, "bob's own", "k1")
     assert (created, created_again, other_created) == (True, False, True)
     assert again == first
     assert other != first
-    assert heard == [first, other]
+    assert heard == [MessagePosted(chat.id, 1, first), MessagePosted(chat.id, 2, other)]
 
 
 async def test_sends_are_published_to_the_chats_listeners_only(app: Services) -> None:
@@ -153,7 +154,9 @@ async def test_sends_are_published_to_the_chats_listeners_only(app: Services) ->
     one = await app.chats.create_chat(alice, ChatDraft("one"))
     two = await app.chats.create_chat(alice, ChatDraft("two"))
     heard: list[str] = []
-    stop = app.deps.notifier.subscribe(one.id, lambda m: heard.append(m.content))
+    stop = await app.deps.notifier.subscribe(
+        one.id, lambda e: heard.append(e.message.content if isinstance(e, MessagePosted) else "")
+    )
     await app.chats.send_message(alice, one.id, "a")
     await app.chats.send_message(alice, two.id, "b")
     stop()

@@ -34,6 +34,9 @@ from chatcore import (
     AuthenticationFailed,
     Chat,
     ChatDraft,
+    ChatEdit,
+    ChatMembers,
+    Forbidden,
     Message,
     NotFound,
     Page,
@@ -44,6 +47,7 @@ from chatcore import (
     Window,
 )
 from chatcore.deps import Policy
+from chatcore.events import MessagePosted
 from chatcore.paging import chat_cursor
 from entrypoints.bootstrap import bootstrap
 
@@ -81,6 +85,9 @@ class ChatModel:
     created_at: datetime
     member_ids: frozenset[int]
     messages: list[Message] = attrs.Factory(list)
+    admins: frozenset[int] = frozenset()
+    joined: list[int] = attrs.Factory(list)  # longest-standing first
+    seq: int = 0
 
     def activity(self) -> tuple[datetime, int]:
         """API.md: most recent activity first; storage breaks ties by the larger id."""
@@ -132,6 +139,8 @@ class ChatMachine(RuleBasedStateMachine):
             model.created_at,
             tuple(self.by_id[i] for i in sorted(model.member_ids)),
             model.messages[-1] if model.messages else None,
+            tuple(sorted(model.admins)),
+            model.seq,
         )
 
     # --- accounts -----------------------------------------------------------------------
@@ -245,7 +254,14 @@ class ChatMachine(RuleBasedStateMachine):
         chat = self.run(self.app.chats.create_chat(actor, draft))
         by_key = {u.username.casefold(): u.id for u in known}
         members = frozenset({actor.id, *ids, *(by_key[r.casefold()] for r in refs)})
-        model = ChatModel(chat.id, name.strip(), self.clock.now(), members)
+        model = ChatModel(
+            chat.id,
+            name.strip(),
+            self.clock.now(),
+            members,
+            admins=frozenset({actor.id}),
+            joined=sorted(members),
+        )
         assert chat.id not in self.chat_models
         assert chat == self.expected_chat(model)
         self.chat_models[chat.id] = model
@@ -270,6 +286,8 @@ class ChatMachine(RuleBasedStateMachine):
     def members_chat_away(self, chat_id: int, data: st.DataObject) -> None:
         """A burst of sends by the chat's members, so histories span several pages."""
         members = [self.by_id[i] for i in sorted(self.chat_models[chat_id].member_ids)]
+        if not members:  # deleted
+            return
         sends = data.draw(
             st.lists(st.tuples(st.sampled_from(members), CONTENTS, CLIENT_IDS), max_size=8),
             label="sends",
@@ -305,6 +323,7 @@ class ChatMachine(RuleBasedStateMachine):
         assert all(message.id > other for other in self.messages), "ids grow in storage order"
         self.messages[message.id] = message
         model.messages.append(message)
+        model.seq += 1
         if key is not None:
             self.by_client_id[key] = message
 
@@ -481,10 +500,191 @@ class ChatMachine(RuleBasedStateMachine):
     def histories_hold_exactly_the_sent_messages(self) -> None:
         async def check() -> None:
             for model in self.chat_models.values():
+                if not model.member_ids:  # deleted
+                    continue
                 reader = self.by_id[min(model.member_ids)]
                 page = await self.app.chats.chat_messages(reader, model.id, Window(1000))
                 assert list(page.items) == model.messages
                 assert (page.has_older, page.has_newer) == (False, False)
+
+        self.run(check())
+
+    # --- chats that change -----------------------------------------------------------
+
+    def refused(self, actor: User, model: ChatModel, call: Coroutine[Any, Any, object]) -> bool:
+        """Runs ``call`` expecting the refusal the actor's place gives (an outsider 404, a
+        member 403); True if it was refused."""
+        if actor.id not in model.member_ids:
+            self.fails(NotFound, call)
+            return True
+        if actor.id not in model.admins:
+            self.fails(Forbidden, call)
+            return True
+        call.close()
+        return False
+
+    def depart(self, model: ChatModel, user_id: int) -> None:
+        """The model of a departure: hand-over to the longest-standing, or deletion."""
+        model.member_ids -= {user_id}
+        model.admins -= {user_id}
+        model.joined.remove(user_id)
+        model.seq += 1
+        if not model.member_ids:
+            for message in model.messages:
+                self.forget(message)
+            model.messages.clear()
+        elif not model.admins:
+            model.admins = frozenset({model.joined[0]})
+            model.seq += 1
+
+    def forget(self, message: Message) -> None:
+        """A deleted message: gone, and its client_id free again."""
+        del self.messages[message.id]
+        if message.client_id is not None:
+            del self.by_client_id[(message.chat_id, message.sender.id, message.client_id)]
+
+    @rule(actor=users, chat_id=chats)
+    def leave(self, actor: User, chat_id: int) -> None:
+        model = self.chat_models[chat_id]
+        call = self.app.membership.leave(actor, chat_id)
+        if actor.id not in model.member_ids:
+            self.fails(NotFound, call)
+            return
+        self.run(call)
+        self.depart(model, actor.id)
+
+    @rule(actor=users, chat_id=chats, other=users)
+    def remove_participant(self, actor: User, chat_id: int, other: User) -> None:
+        model = self.chat_models[chat_id]
+        if other.id == actor.id:
+            return self.leave(actor, chat_id)
+        call = self.app.membership.remove_participant(actor, chat_id, other.id)
+        if self.refused(actor, model, self.app.membership.remove_participant(actor, chat_id, 0)):
+            call.close()
+            return None
+        if other.id not in model.member_ids:
+            self.fails(NotFound, call)
+            return None
+        self.run(call)
+        self.depart(model, other.id)
+        return None
+
+    @rule(actor=users, chat_id=chats, other=users)
+    def add_participant(self, actor: User, chat_id: int, other: User) -> None:
+        model = self.chat_models[chat_id]
+        members = ChatMembers(participant_ids=[other.id])
+        if self.refused(
+            actor, model, self.app.membership.add_participants(actor, chat_id, members)
+        ):
+            return
+        chat = self.run(self.app.membership.add_participants(actor, chat_id, members))
+        if other.id not in model.member_ids:
+            model.member_ids |= {other.id}
+            model.joined.append(other.id)
+            model.seq += 1
+        assert chat == self.expected_chat(model)
+
+    @rule(actor=users, chat_id=chats, name=CHAT_NAMES)
+    def rename(self, actor: User, chat_id: int, name: str) -> None:
+        model = self.chat_models[chat_id]
+        edit = ChatEdit(name=name)
+        if self.refused(actor, model, self.app.membership.update_chat(actor, chat_id, edit)):
+            return
+        chat = self.run(self.app.membership.update_chat(actor, chat_id, edit))
+        if name.strip() != model.name:
+            model.name = name.strip()
+            model.seq += 1
+        assert chat == self.expected_chat(model)
+
+    @rule(actor=users, chat_id=chats, other=users, promote=st.booleans())
+    def change_role(self, actor: User, chat_id: int, other: User, promote: bool) -> None:
+        model = self.chat_models[chat_id]
+        change = self.app.membership.promote if promote else self.app.membership.demote
+        if self.refused(actor, model, change(actor, chat_id, other.id)):
+            return
+        call = change(actor, chat_id, other.id)
+        if promote:
+            if other.id not in model.member_ids:
+                self.fails(ValidationFailed, call)
+                return
+            changed = other.id not in model.admins
+            model.admins |= {other.id}
+        else:
+            if other.id not in model.admins:
+                self.fails(NotFound, call)
+                return
+            if model.admins == {other.id}:
+                error = self.fails(ValidationFailed, call)
+                assert isinstance(error, ValidationFailed)
+                assert set(error.fields) == {"non_field_errors"}
+                return
+            changed = True
+            model.admins -= {other.id}
+        chat = self.run(call)
+        model.seq += changed
+        assert chat == self.expected_chat(model)
+
+    def pick_message(self, model: ChatModel, data: st.DataObject) -> Message | None:
+        if not model.messages:
+            return None
+        return data.draw(st.sampled_from(model.messages), label="message")
+
+    @rule(actor=users, chat_id=chats, content=CONTENTS, data=st.data())
+    def edit_message(self, actor: User, chat_id: int, content: str, data: st.DataObject) -> None:
+        model = self.chat_models[chat_id]
+        message = self.pick_message(model, data)
+        if message is None:
+            return
+        call = self.app.chats.edit_message(actor, message.id, content)
+        if actor.id not in model.member_ids:
+            self.fails(NotFound, call)
+        elif message.sender.id != actor.id:
+            self.fails(Forbidden, call)
+        elif not content.strip() or len(content.strip()) > 10_000:
+            self.fails(ValidationFailed, call)
+        else:
+            edited = self.run(call)
+            assert edited == attrs.evolve(
+                message, content=content.strip(), edited_at=self.clock.now()
+            )
+            model.messages[model.messages.index(message)] = edited
+            self.messages[message.id] = edited
+            if message.client_id is not None:  # a retry now returns the edited message
+                self.by_client_id[(chat_id, actor.id, message.client_id)] = edited
+            model.seq += 1
+
+    @rule(actor=users, chat_id=chats, data=st.data())
+    def delete_message(self, actor: User, chat_id: int, data: st.DataObject) -> None:
+        model = self.chat_models[chat_id]
+        message = self.pick_message(model, data)
+        if message is None:
+            return
+        call = self.app.chats.delete_message(actor, message.id)
+        if actor.id not in model.member_ids:
+            self.fails(NotFound, call)
+        elif message.sender.id != actor.id and actor.id not in model.admins:
+            self.fails(Forbidden, call)
+        else:
+            self.run(call)
+            model.messages.remove(message)
+            self.forget(message)
+            model.seq += 1
+
+    @invariant()
+    def replay_from_any_seq_is_the_suffix_of_the_stream(self) -> None:
+        async def check() -> None:
+            for model in self.chat_models.values():
+                if not model.member_ids:
+                    continue
+                reader = self.by_id[min(model.member_ids)]
+                full, seq = await self.app.chats.chat_events(reader, model.id, 0, 1000)
+                assert seq == model.seq
+                assert [e.seq for e in full] == list(range(1, model.seq + 1))
+                for since in {0, 1, model.seq // 2, max(0, model.seq - 1), model.seq}:
+                    page, _ = await self.app.chats.chat_events(reader, model.id, since, 1000)
+                    assert page == full[since:]
+                shown = [e.message for e in full if isinstance(e, MessagePosted)]
+                assert shown == model.messages  # latest content; deleted ones gone
 
         self.run(check())
 

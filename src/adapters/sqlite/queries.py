@@ -13,10 +13,24 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import attrs
 
 from chatcore.errors import Conflict, NotFound
+from chatcore.events import (
+    ChatDeleted,
+    ChatUpdated,
+    Event,
+    EventKind,
+    MemberAdded,
+    MemberRemoved,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    as_seen,
+    message_event,
+)
 from chatcore.model import (
     Activity,
     Archive,
@@ -35,10 +49,12 @@ from chatcore.model import (
     UserChanges,
 )
 from chatcore.ports import Rule, Tally
+from chatcore.roster import ChatChange, Plan, Roster
 from chatcore.rules import MAX_ID, is_text, username_key
 
 from . import rows
 from .rows import CHAT_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS, Row
+from .schema import events_from_history
 
 
 def _select(columns: str, rest: str) -> str:
@@ -158,15 +174,16 @@ def update_user(conn: sqlite3.Connection, user_id: int, changes: UserChanges) ->
     return get_user(conn, user_id)
 
 
-def delete_user(conn: sqlite3.Connection, user_id: int) -> bool:
+def delete_user(conn: sqlite3.Connection, user_id: int, leave: Plan) -> list[Event] | None:
     if get_user(conn, user_id) is None:
-        return False
-    chat_ids = [
-        chat_id
-        for (chat_id,) in conn.execute(
-            "SELECT DISTINCT chat_id FROM messages WHERE sender_id = ?", (user_id,)
-        )
+        return None
+    doomed = conn.execute(
+        "SELECT id, chat_id FROM messages WHERE sender_id = ? ORDER BY id", (user_id,)
+    ).fetchall()
+    events: list[Event] = [
+        _record(conn, MessageDeleted(chat_id, 0, message_id)) for message_id, chat_id in doomed
     ]
+    chat_ids = sorted({chat_id for _, chat_id in doomed})
     conn.execute(
         "UPDATE chats SET last_message_id = NULL"
         " WHERE last_message_id IN (SELECT id FROM messages WHERE sender_id = ?)",
@@ -174,17 +191,28 @@ def delete_user(conn: sqlite3.Connection, user_id: int) -> bool:
     )
     conn.execute("DELETE FROM messages WHERE sender_id = ?", (user_id,))
     _refresh_last_messages(conn, chat_ids)
-    conn.execute("DELETE FROM chat_members WHERE user_id = ?", (user_id,))
+    mine = conn.execute(
+        "SELECT chat_id FROM chat_members WHERE user_id = ? ORDER BY chat_id", (user_id,)
+    ).fetchall()
+    for (chat_id,) in mine:
+        changed = change_chat(conn, chat_id, leave)
+        assert changed is not None
+        events += changed[1]
+    conn.execute("DELETE FROM chat_members WHERE user_id = ?", (user_id,))  # if leave kept any
     conn.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,))
     conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
-    return True
+    return events
 
 
 # chats
 
 
 def add_chat(
-    conn: sqlite3.Connection, name: str, participant_ids: Sequence[int], created_at: datetime
+    conn: sqlite3.Connection,
+    name: str,
+    participant_ids: Sequence[int],
+    created_at: datetime,
+    admin_id: int | None = None,
 ) -> Chat:
     created = rows.time_text(created_at)
     cursor = conn.execute(
@@ -192,9 +220,11 @@ def add_chat(
         (name, created, created),
     )
     chat_id = _inserted_id(cursor)
+    member_ids = sorted(set(participant_ids))
+    admin = member_ids[0] if admin_id is None else admin_id
     conn.executemany(  # with the chat's activity, which the schema's trigger checks
-        "INSERT INTO chat_members (chat_id, user_id, last_activity) VALUES (?, ?, ?)",
-        [(chat_id, user_id, created) for user_id in sorted(set(participant_ids))],
+        "INSERT INTO chat_members (chat_id, user_id, last_activity, is_admin) VALUES (?, ?, ?, ?)",
+        [(chat_id, user_id, created, user_id == admin) for user_id in member_ids],
     )
     chat = get_chat(conn, chat_id)
     assert chat is not None
@@ -260,27 +290,139 @@ def all_chats(conn: sqlite3.Connection, after: int | None, limit: int) -> list[C
     return _chats(conn, cursor.fetchall())
 
 
-def delete_chat(conn: sqlite3.Connection, chat_id: int) -> bool:
+def delete_chat(conn: sqlite3.Connection, chat_id: int) -> ChatDeleted | None:
+    seq = conn.execute("SELECT seq FROM chats WHERE id = ?", (chat_id,)).fetchone()
+    if seq is None:
+        return None
     conn.execute("UPDATE chats SET last_message_id = NULL WHERE id = ?", (chat_id,))
+    conn.execute("DELETE FROM events WHERE chat_id = ?", (chat_id,))
     conn.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
     conn.execute("DELETE FROM chat_members WHERE chat_id = ?", (chat_id,))
-    return conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,)).rowcount > 0
+    conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+    return ChatDeleted(chat_id, seq[0] + 1)
+
+
+def change_chat(
+    conn: sqlite3.Connection, chat_id: int, plan: Plan
+) -> tuple[Chat | None, list[Event]] | None:
+    """The plan runs inside the writer's transaction, under the file's write lock: the
+    roster it sees is the one its change applies to."""
+    chat = get_chat(conn, chat_id)
+    if chat is None:
+        return None
+    seniority = conn.execute(
+        "SELECT user_id FROM chat_members WHERE chat_id = ? ORDER BY joined_seq, user_id",
+        (chat_id,),
+    ).fetchall()
+    change = plan(Roster(chat, tuple(user_id for (user_id,) in seniority)))
+    return _apply(conn, chat, change)
+
+
+def _apply(
+    conn: sqlite3.Connection, chat: Chat, change: ChatChange
+) -> tuple[Chat | None, list[Event]]:
+    if change.delete:
+        delete_chat(conn, chat.id)
+        return None, [attrs.evolve(e, seq=chat.seq + n) for n, e in enumerate(change.events, 1)]
+    conn.executemany(
+        "DELETE FROM chat_members WHERE chat_id = ? AND user_id = ?",
+        [(chat.id, user_id) for user_id in change.remove],
+    )
+    conn.executemany(  # the trigger gives each the chat's activity
+        "INSERT OR IGNORE INTO chat_members (chat_id, user_id, joined_seq) VALUES (?, ?, ?)",
+        [(chat.id, user_id, chat.seq + 1) for user_id in change.add],
+    )
+    if change.admins is not None:
+        conn.execute(
+            "UPDATE chat_members SET is_admin = user_id IN (SELECT value FROM json_each(?))"
+            " WHERE chat_id = ?",
+            (_json(change.admins), chat.id),
+        )
+    if change.name is not None:
+        conn.execute("UPDATE chats SET name = ? WHERE id = ?", (change.name, chat.id))
+    events = [_record(conn, event) for event in change.events]
+    return get_chat(conn, chat.id), events
+
+
+E = TypeVar("E", bound=Event)
+
+
+def _record(conn: sqlite3.Connection, event: E, seq: int | None = None) -> E:
+    """Store an event at its chat's next seq (or at ``seq``, taken already). A
+    chat_updated gets the chat as it is then: it comes after the change it reports."""
+    if seq is None:
+        (seq,) = conn.execute(
+            "UPDATE chats SET seq = seq + 1 WHERE id = ? RETURNING seq", (event.chat_id,)
+        ).fetchone()
+    stored = attrs.evolve(event, seq=seq)
+    message_id, detail = None, None
+    if isinstance(stored, ChatUpdated):
+        chat = get_chat(conn, stored.chat_id)
+        assert chat is not None
+        stored = attrs.evolve(stored, chat=chat)
+    elif isinstance(stored, MessagePosted | MessageEdited):
+        message_id = stored.message.id
+    elif isinstance(stored, MessageDeleted):
+        message_id = stored.message_id
+    elif isinstance(stored, MemberAdded | MemberRemoved):
+        stored = attrs.evolve(stored, user=as_seen(stored.user), by=as_seen(stored.by))
+        detail = json.dumps({"user": rows.seen_user(stored.user), "by": rows.seen_user(stored.by)})
+    conn.execute(
+        "INSERT INTO events (chat_id, seq, kind, message_id, detail) VALUES (?, ?, ?, ?, ?)",
+        (stored.chat_id, seq, stored.kind.value, message_id, detail),
+    )
+    return stored
+
+
+def chat_events(conn: sqlite3.Connection, chat_id: int, since: int, limit: int) -> list[Event]:
+    """One range of the events' primary key, then the messages it names and (for a
+    chat_updated) the chat, as they are now: O(limit) whatever the history."""
+    found = conn.execute(
+        "SELECT seq, kind, message_id, detail FROM events"
+        " WHERE chat_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (chat_id, since, limit),
+    ).fetchall()
+    current = {m.id: m for m in _messages(conn, [r[2] for r in found if r[2] is not None])}
+    chat = None
+    if any(kind == EventKind.CHAT_UPDATED.value for _, kind, _, _ in found):
+        chat = get_chat(conn, chat_id)
+    return [_event(chat_id, row, current, chat) for row in found]
+
+
+def _event(chat_id: int, row: Row, current: dict[int, Message], chat: Chat | None) -> Event:
+    seq, kind_text, message_id, detail = row
+    kind = EventKind(kind_text)
+    if kind in (EventKind.MESSAGE, EventKind.MESSAGE_EDITED):
+        return message_event(kind, chat_id, seq, message_id, current.get(message_id))
+    if kind is EventKind.MESSAGE_DELETED:
+        return MessageDeleted(chat_id, seq, message_id)
+    if kind is EventKind.CHAT_UPDATED:
+        assert chat is not None
+        return ChatUpdated(chat_id, seq, chat)
+    people = json.loads(detail)
+    member_type = MemberAdded if kind is EventKind.MEMBER_ADDED else MemberRemoved
+    user, by = rows.seen_user_value(people["user"]), rows.seen_user_value(people["by"])
+    return member_type(chat_id, seq, user, by)
 
 
 def _chats(conn: sqlite3.Connection, chat_rows: list[Row]) -> list[Chat]:
     """Read models for these chat rows: their participants and last messages, read in
     two statements whatever the number of chats."""
     members: defaultdict[int, list[User]] = defaultdict(list)
+    admins: defaultdict[int, list[int]] = defaultdict(list)
     cursor = conn.execute(
         _select(
-            f"cm.chat_id, {USER_COLUMNS}",
+            f"cm.chat_id, cm.is_admin, {USER_COLUMNS}",
             "FROM chat_members cm JOIN users u ON u.id = cm.user_id"
             " WHERE cm.chat_id IN (SELECT value FROM json_each(?)) ORDER BY cm.chat_id, u.id",
         ),
         (_json(row[0] for row in chat_rows),),
     )
     for row in cursor:
-        members[row[0]].append(rows.user(row[1:]))
+        user = rows.user(row[2:])
+        members[row[0]].append(user)
+        if row[1]:
+            admins[row[0]].append(user.id)
     last_ids = [row[3] for row in chat_rows if row[3] is not None]
     last = {message.id: message for message in _messages(conn, last_ids)}
     return [
@@ -290,15 +432,17 @@ def _chats(conn: sqlite3.Connection, chat_rows: list[Row]) -> list[Chat]:
             rows.time_value(created_at),
             tuple(members[chat_id]),
             None if last_id is None else last[last_id],
+            tuple(admins[chat_id]),
+            seq,
         )
-        for chat_id, name, created_at, last_id in chat_rows
+        for chat_id, name, created_at, last_id, seq in chat_rows
     ]
 
 
 # messages
 
 
-def add_message(conn: sqlite3.Connection, new: NewMessage) -> tuple[Message, bool]:
+def add_message(conn: sqlite3.Connection, new: NewMessage) -> tuple[Message, MessagePosted | None]:
     member = conn.execute(
         "SELECT 1 FROM chat_members WHERE chat_id = ? AND user_id = ?",
         (new.chat_id, new.sender_id),
@@ -313,7 +457,7 @@ def add_message(conn: sqlite3.Connection, new: NewMessage) -> tuple[Message, boo
         if row is not None:
             original = get_message(conn, row[0])
             assert original is not None
-            return original, False
+            return original, None
     timestamp = rows.time_text(new.timestamp)
     cursor = conn.execute(
         "INSERT INTO messages (chat_id, sender_id, content, timestamp, client_id)"
@@ -321,23 +465,37 @@ def add_message(conn: sqlite3.Connection, new: NewMessage) -> tuple[Message, boo
         (new.chat_id, new.sender_id, new.content, timestamp, new.client_id),
     )
     message_id = _inserted_id(cursor)
-    conn.execute(
-        "UPDATE chats SET last_message_id = ?, last_activity = ? WHERE id = ?",
+    (seq,) = conn.execute(
+        "UPDATE chats SET last_message_id = ?, last_activity = ?, seq = seq + 1 WHERE id = ?"
+        " RETURNING seq",
         (message_id, timestamp, new.chat_id),
-    )
+    ).fetchone()
     stored = get_message(conn, message_id)
     assert stored is not None
-    return stored, True
+    return stored, _record(conn, MessagePosted(new.chat_id, seq, stored), seq)
 
 
-def delete_message(conn: sqlite3.Connection, message_id: int) -> bool:
+def edit_message(
+    conn: sqlite3.Connection, message_id: int, content: str, edited_at: datetime
+) -> tuple[Message, MessageEdited] | None:
+    changed = conn.execute(
+        "UPDATE messages SET content = ?, edited_at = ? WHERE id = ?",
+        (content, rows.time_text(edited_at), message_id),
+    ).rowcount
+    edited = get_message(conn, message_id) if changed else None
+    if edited is None:
+        return None
+    return edited, _record(conn, MessageEdited(edited.chat_id, 0, edited))
+
+
+def delete_message(conn: sqlite3.Connection, message_id: int) -> MessageDeleted | None:
     row = conn.execute("SELECT chat_id FROM messages WHERE id = ?", (message_id,)).fetchone()
     if row is None:
-        return False
+        return None
     conn.execute("UPDATE chats SET last_message_id = NULL WHERE last_message_id = ?", (message_id,))
     conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
     _refresh_last_messages(conn, [row[0]])
-    return True
+    return _record(conn, MessageDeleted(row[0], 0, message_id))
 
 
 def _refresh_last_messages(conn: sqlite3.Connection, chat_ids: Sequence[int]) -> None:
@@ -623,6 +781,7 @@ def load(conn: sqlite3.Connection, archive: Archive) -> None:
         ],
     )
     _refresh_last_messages(conn, [c.id for c in archive.chats])
+    events_from_history(conn.execute)
     # Inserting an id moves a table's sequence up to it; the archive's own last ids also
     # count the rows deleted before the export, which must not be handed out again.
     for table, last in zip(_SEQUENCED, attrs.astuple(archive.last_ids), strict=True):

@@ -16,8 +16,10 @@ from chatcore.model import Message, User, UserType
 Row = Sequence[Any]
 
 USER_COLUMNS = "u.id, u.username, u.email, u.user_type, u.date_joined, u.is_admin, u.is_active"
-MESSAGE_COLUMNS = f"m.id, m.chat_id, m.content, m.timestamp, m.client_id, {USER_COLUMNS}"
-CHAT_COLUMNS = "c.id, c.name, c.created_at, c.last_message_id"
+MESSAGE_COLUMNS = (
+    f"m.id, m.chat_id, m.content, m.timestamp, m.client_id, m.edited_at, {USER_COLUMNS}"
+)
+CHAT_COLUMNS = "c.id, c.name, c.created_at, c.last_message_id, c.seq"
 
 
 def time_text(moment: datetime) -> str:
@@ -44,5 +46,23 @@ def user(row: Row) -> User:
 
 
 def message(row: Row) -> Message:
-    message_id, chat_id, content, timestamp, client_id = row[:5]
-    return Message(message_id, chat_id, user(row[5:]), content, time_value(timestamp), client_id)
+    message_id, chat_id, content, timestamp, client_id, edited_at = row[:6]
+    return Message(
+        message_id,
+        chat_id,
+        user(row[6:]),
+        content,
+        time_value(timestamp),
+        client_id,
+        None if edited_at is None else time_value(edited_at),
+    )
+
+
+def seen_user(user: User) -> list[object]:
+    """A user as an event row keeps them (:func:`chatcore.events.as_seen`), as JSON."""
+    return [user.id, user.username, user.user_type.value, time_text(user.date_joined)]
+
+
+def seen_user_value(value: Sequence[Any]) -> User:
+    user_id, username, user_type, date_joined = value
+    return User(user_id, username, "", UserType(user_type), time_value(date_joined))

@@ -167,6 +167,50 @@ def _v6_chat_list_order(db: Database) -> None:
     )
 
 
+def _v7_event_log(db: Database) -> None:
+    # Each chat's events, one row per seq, stored by the same transaction as the change
+    # (chats.seq is the latest). A row keeps only ids and what a replay cannot read back
+    # (a member event's users, who may be deleted since); the rest is read as it is now,
+    # so no edited or deleted content survives in the log. A page of events after a seq
+    # is one range of the primary key: its cost does not grow with history.
+    db.execute("ALTER TABLE chats ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE chat_members ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0")
+    # The chat's seq when the member joined: the join order, ties broken by user id.
+    db.execute("ALTER TABLE chat_members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE messages ADD COLUMN edited_at TEXT")
+    db.execute(
+        """
+        CREATE TABLE events (
+            chat_id INTEGER NOT NULL REFERENCES chats (id),
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            message_id INTEGER,
+            detail TEXT,
+            PRIMARY KEY (chat_id, seq)
+        ) WITHOUT ROWID
+        """
+    )
+    events_from_history(db.execute)
+
+
+def events_from_history(execute: Callable[[str], object]) -> None:
+    """Give a history stored without events its event log: each message a `message`
+    event, in id order, and each chat's seq their count; no creator was stored, so each
+    chat's lowest-id participant (its longest-standing, as all joined together) becomes
+    its admin, as a chat created without one gets. The event-log migration runs it on
+    the history it finds, and an import on the one it loads."""
+    execute(
+        "INSERT INTO events (chat_id, seq, kind, message_id)"
+        " SELECT chat_id, row_number() OVER (PARTITION BY chat_id ORDER BY id), 'message', id"
+        " FROM messages"
+    )
+    execute("UPDATE chats SET seq = (SELECT count(*) FROM messages WHERE chat_id = chats.id)")
+    execute(
+        "UPDATE chat_members SET is_admin = 1 WHERE user_id ="
+        " (SELECT min(user_id) FROM chat_members m WHERE m.chat_id = chat_members.chat_id)"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users, tokens, chats, chat members, messages", _v1_core_tables),
     Migration(2, "admin and active flags on users", _v2_user_flags),
@@ -174,6 +218,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "indexes for deleting users and messages", _v4_deletion_indexes),
     Migration(5, "attempts of every throttle, each with the end of its window", _v5_attempts),
     Migration(6, "chat activity on memberships, to page chat lists", _v6_chat_list_order),
+    Migration(7, "each chat's event log, seqs, admins, join order, edits", _v7_event_log),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from chatcore.events import ChatDeleted, Event, MessageDeleted, MessageEdited, MessagePosted
 from chatcore.model import (
     Activity,
     Archive,
@@ -24,6 +25,7 @@ from chatcore.model import (
     UserChanges,
 )
 from chatcore.ports import Rule
+from chatcore.roster import Plan
 
 from . import queries
 from .connection import StrPath
@@ -68,17 +70,31 @@ class SqliteUserStore:
     async def update(self, user_id: int, changes: UserChanges) -> User | None:
         return await self._engine.write(lambda conn: queries.update_user(conn, user_id, changes))
 
-    async def delete(self, user_id: int) -> bool:
-        return await self._engine.write(lambda conn: queries.delete_user(conn, user_id))
+    async def delete(self, user_id: int, leave: Plan) -> list[Event] | None:
+        return await self._engine.write(lambda conn: queries.delete_user(conn, user_id, leave))
 
 
 class SqliteChatStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    async def add(self, name: str, participant_ids: Sequence[int], created_at: datetime) -> Chat:
+    async def add(
+        self,
+        name: str,
+        participant_ids: Sequence[int],
+        created_at: datetime,
+        admin_id: int | None = None,
+    ) -> Chat:
         return await self._engine.write(
-            lambda conn: queries.add_chat(conn, name, participant_ids, created_at)
+            lambda conn: queries.add_chat(conn, name, participant_ids, created_at, admin_id)
+        )
+
+    async def change(self, chat_id: int, plan: Plan) -> tuple[Chat | None, list[Event]] | None:
+        return await self._engine.write(lambda conn: queries.change_chat(conn, chat_id, plan))
+
+    async def events(self, chat_id: int, since: int, limit: int) -> list[Event]:
+        return await self._engine.read(
+            lambda conn: queries.chat_events(conn, chat_id, since, limit)
         )
 
     async def get(self, chat_id: int) -> Chat | None:
@@ -98,7 +114,7 @@ class SqliteChatStore:
     async def list_all(self, after: int | None, limit: int) -> list[Chat]:
         return await self._engine.read(lambda conn: queries.all_chats(conn, after, limit))
 
-    async def delete(self, chat_id: int) -> bool:
+    async def delete(self, chat_id: int) -> ChatDeleted | None:
         return await self._engine.write(lambda conn: queries.delete_chat(conn, chat_id))
 
 
@@ -106,13 +122,20 @@ class SqliteMessageStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    async def add(self, message: NewMessage) -> tuple[Message, bool]:
+    async def add(self, message: NewMessage) -> tuple[Message, MessagePosted | None]:
         return await self._engine.write(lambda conn: queries.add_message(conn, message))
+
+    async def edit(
+        self, message_id: int, content: str, edited_at: datetime
+    ) -> tuple[Message, MessageEdited] | None:
+        return await self._engine.write(
+            lambda conn: queries.edit_message(conn, message_id, content, edited_at)
+        )
 
     async def get(self, message_id: int) -> Message | None:
         return await self._engine.read(lambda conn: queries.get_message(conn, message_id))
 
-    async def delete(self, message_id: int) -> bool:
+    async def delete(self, message_id: int) -> MessageDeleted | None:
         return await self._engine.write(lambda conn: queries.delete_message(conn, message_id))
 
     async def page(self, query: MessageQuery) -> list[Message]:

@@ -9,6 +9,7 @@ from storage_support import START, Seed, ids
 
 from chatcore.model import Activity, Chat, User
 from chatcore.ports import Storage
+from chatcore.roster import departure
 from chatcore.rules import MAX_ID
 
 
@@ -185,7 +186,7 @@ async def test_the_order_follows_sends_and_deletions(storage: Storage) -> None:
     assert await in_order() == [chats[0].id, chats[3].id, chats[2].id, chats[1].id]
     await seed.send(chats[2], ben)
     assert await in_order() == [chats[2].id, chats[0].id, chats[3].id, chats[1].id]
-    await storage.users.delete(ben.id)
+    await storage.users.delete(ben.id, departure(ben.id))
     assert await in_order() == [chats[0].id, chats[3].id, chats[2].id, chats[1].id]
     assert (await storage.chats.for_user(ann.id, 1))[0].last_message == kept
     await storage.chats.delete(chats[0].id)
@@ -203,7 +204,7 @@ async def test_get_for_gives_the_chat_to_its_participants_only(storage: Storage)
     assert await storage.chats.get_for(chat.id, ben.id) == stored
     for chat_id, user_id in [(chat.id, eve.id), (chat.id + 1, ann.id), (chat.id, 999), (0, 0)]:
         assert await storage.chats.get_for(chat_id, user_id) is None
-    await storage.users.delete(ben.id)
+    await storage.users.delete(ben.id, departure(ben.id))
     assert await storage.chats.get_for(chat.id, ben.id) is None
     await storage.chats.delete(chat.id)
     assert await storage.chats.get_for(chat.id, ann.id) is None

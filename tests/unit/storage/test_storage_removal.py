@@ -7,6 +7,7 @@ from storage_support import Seed, everything_in, ids
 
 from chatcore.model import Counts, MessageQuery, TokenRecord, UserChanges, UserType
 from chatcore.ports import Storage
+from chatcore.roster import departure
 
 
 async def test_update_changes_only_the_given_fields(storage: Storage) -> None:
@@ -135,8 +136,8 @@ async def test_deleting_a_user_removes_everything_of_theirs(storage: Storage) ->
     await storage.tokens.add(TokenRecord("ben-token", ben.id, seed.tick(), seed.tick()))
     await storage.tokens.add(TokenRecord("cy-token", cy.id, seed.tick(), seed.tick()))
 
-    assert await storage.users.delete(ben.id)
-    assert not await storage.users.delete(ben.id)
+    assert await storage.users.delete(ben.id, departure(ben.id))
+    assert not await storage.users.delete(ben.id, departure(ben.id))
     assert await storage.users.get(ben.id) is None
     assert await storage.users.password_hash("ben") is None
     assert await storage.tokens.get("ben-token") is None

@@ -28,7 +28,9 @@ from adapters.sqlite import (
 )
 from adapters.sqlite.connection import connect
 from chatcore.errors import NotFound
+from chatcore.events import MessagePosted
 from chatcore.model import Chat, Message, MessageQuery, NewMessage, TokenRecord, User, UserType
+from chatcore.roster import departure, promotion
 from chatcore.rules import MAX_ID
 
 HERE = Path(__file__).parent
@@ -109,13 +111,20 @@ async def test_migrating_a_version_1_file_keeps_every_row(db_path: Path) -> None
         assert await storage.messages.page(MessageQuery(limit=10, member_id=2)) == [hi, hello]
         (chat,) = await storage.chats.for_user(1, 100)
         assert (chat.name, chat.participants, chat.last_message) == ("Plans", (olga, ben), hello)
+        # Migration 7: each message its `message` event in id order, the chat's seq their
+        # count, and the lowest-id participant the admin (no creator was stored).
+        assert (chat.seq, chat.admins) == (2, (1,))
+        assert await storage.chats.events(1, 0, 10) == [
+            MessagePosted(1, 1, hi),
+            MessagePosted(1, 2, hello),
+        ]
         token = TokenRecord("d-1", 1, olga.date_joined, at(2025, 6, 15, 12, 0, 0, 1))
         assert await storage.tokens.get("d-1") == token
         # the old rows keep working with new writes: dedup, ids, activity
         retry = NewMessage(1, 1, "hi again", at(2026, 1, 1), "c-1")
-        assert await storage.messages.add(retry) == (hi, False)
+        assert await storage.messages.add(retry) == (hi, None)
         new, created = await storage.messages.add(NewMessage(1, 2, "new", at(2026, 1, 2)))
-        assert created
+        assert created == MessagePosted(1, 3, new)
         assert new.id == 3
         assert (await storage.chats.for_user(2, 100))[0].last_message == new
 
@@ -261,7 +270,10 @@ async def test_no_hot_path_scans_a_table(db_path: Path) -> None:
             lambda: queries.release_attempts(conn, ["user:ann"], START),
             lambda: queries.clear_attempts(conn, "user:ann"),
             lambda: queries.delete_message(conn, 4),
-            lambda: queries.delete_user(conn, ben.id),
+            lambda: queries.edit_message(conn, 5, "edited", START),
+            lambda: queries.chat_events(conn, chat.id, 3, 5),
+            lambda: queries.change_chat(conn, chat.id, lambda roster: promotion(roster, ben.id)),
+            lambda: queries.delete_user(conn, ben.id, departure(ben.id)),
             lambda: queries.delete_chat(conn, chat.id),
         ]
         for step in work:
@@ -459,7 +471,7 @@ async def test_memberships_carry_their_chats_activity_through_every_change(
         await seed.send(two, cy)
         await seed.send(two, ann)
         await storage.messages.delete(last.id)
-        await storage.users.delete(ann.id)
+        await storage.users.delete(ann.id, departure(ann.id))
         await seed.send(one, ben)
     with raw(db_path) as conn:
         conn.execute("INSERT INTO chat_members (chat_id, user_id) VALUES (?, ?)", (one.id, cy.id))

@@ -8,6 +8,7 @@ from storage_support import Seed
 
 from chatcore.model import TokenRecord, UserChanges
 from chatcore.ports import Storage
+from chatcore.roster import departure
 
 
 async def test_tokens_are_found_by_digest_and_revoked(storage: Storage) -> None:
@@ -50,7 +51,7 @@ async def test_holder_reads_the_token_with_its_current_user(storage: Storage) ->
     assert await storage.tokens.holder("unknown") is None
     edited = await storage.users.update(ann.id, UserChanges(is_active=False))
     assert await storage.tokens.holder("digest-ann") == (token, edited)
-    await storage.users.delete(ann.id)
+    await storage.users.delete(ann.id, departure(ann.id))
     assert await storage.tokens.holder("digest-ann") is None
 
 

@@ -89,8 +89,8 @@ class ChatSocket:
         conn = Connection(ws, chat_id, credential, digest, self._config.queue_bytes)
         # Join before accepting: once the client's handshake completes, it hears every
         # message stored from then on (what arrives meanwhile waits in its queue).
-        self._hub.join(conn)
         try:
+            await self._hub.join(conn)
             await ws.accept()
         except Exception:
             self._hub.leave(conn)

@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from starlette.websockets import WebSocket
 
-from chatcore.model import Message, Revocation
+from chatcore.events import Event, MessagePosted
+from chatcore.model import Revocation
 from chatcore.ports import Notifier, Unsubscribe
 
 from ..auth import Credential
@@ -90,14 +91,26 @@ class Hub:
         self._notifier = notifier
         self.digest = digest
         self._by_chat: dict[int, set[Connection]] = {}
-        self._unsubscribe: dict[int, Unsubscribe] = {}
+        # One subscription per chat, made by its first joiner; later joiners wait for it.
+        self._subscriptions: dict[int, asyncio.Future[Unsubscribe]] = {}
         self._stop_revocations = notifier.on_revoke(self._revoked)
 
-    def join(self, conn: Connection) -> None:
+    async def join(self, conn: Connection) -> None:
+        """Returns once the chat's subscription is live: every event published from then
+        on reaches the connection."""
         members = self._by_chat.setdefault(conn.chat_id, set())
-        if not members:
-            self._unsubscribe[conn.chat_id] = self._notifier.subscribe(conn.chat_id, self._deliver)
         members.add(conn)
+        subscription = self._subscriptions.get(conn.chat_id)
+        if subscription is None:
+            subscription = asyncio.ensure_future(
+                self._notifier.subscribe(conn.chat_id, self._deliver)
+            )
+            self._subscriptions[conn.chat_id] = subscription
+        try:
+            await asyncio.shield(subscription)
+        except BaseException:
+            self.leave(conn)
+            raise
 
     def leave(self, conn: Connection) -> None:
         members = self._by_chat.get(conn.chat_id)
@@ -106,7 +119,7 @@ class Hub:
         members.discard(conn)
         if not members:
             del self._by_chat[conn.chat_id]
-            self._unsubscribe.pop(conn.chat_id)()
+            self._subscriptions.pop(conn.chat_id).add_done_callback(_unsubscribe)
 
     def connections(self) -> list[Connection]:
         return [conn for members in self._by_chat.values() for conn in members]
@@ -129,7 +142,10 @@ class Hub:
         self.close_all()
         self._stop_revocations()
 
-    def _deliver(self, message: Message) -> None:
+    def _deliver(self, event: Event) -> None:
+        if not isinstance(event, MessagePosted):  # other kinds: v2 frames, still to come
+            return
+        message = event.message
         frame = message_frame(message)  # rendered once for every local socket
         for conn in list(self._by_chat.get(message.chat_id, ())):
             conn.push(message.id, frame)
@@ -138,3 +154,9 @@ class Hub:
         for conn in self.connections():
             if revocation.covers(conn.user.id, conn.token_digest):
                 conn.close(CLOSE_POLICY)
+
+
+def _unsubscribe(subscription: asyncio.Future[Unsubscribe]) -> None:
+    """Once a subscription nobody needs any more is live (or has failed), end it."""
+    if not subscription.cancelled() and subscription.exception() is None:
+        subscription.result()()
