@@ -533,7 +533,9 @@ class InMemoryStorage:
             LastIds(s.last_user_id, s.last_chat_id, s.last_message_id),
             tuple(StoredUser(s.users[i], s.password_hashes[i]) for i in sorted(s.users)),
             tuple(
-                StoredChat(row.id, row.name, row.created_at, tuple(row.member_ids))
+                StoredChat(
+                    row.id, row.name, row.created_at, tuple(row.member_ids), tuple(row.admins)
+                )
                 for row in (s.chats[i] for i in sorted(s.chats))
             ),
             tuple(
@@ -559,7 +561,7 @@ class InMemoryStorage:
             members = sorted(set(chat.participant_ids))
             # As the event-log migration does with the history it finds: the lowest-id
             # participant (all joined together) is the admin, each message an event.
-            admins = members[:1]
+            admins = sorted(set(chat.admin_ids) & set(members)) or members[:1]
             row = _ChatRow(
                 chat.id, chat.name, chat.created_at, members, admins, dict.fromkeys(members, 0)
             )

@@ -195,13 +195,17 @@ class StoredUser:
 
 @attrs.frozen
 class StoredChat:
-    """A chat as storage keeps it: its participants by id. (Its last message and
-    activity follow from its messages, so an archive does not carry them.)"""
+    """A chat as storage keeps it: its participants and admins by id. (Its last message
+    and activity follow from its messages, so an archive does not carry them; nor does
+    it carry the event stream: a loaded chat's stream starts anew, one event a message.)
+    No ``admin_ids`` (an archive made before chats had admins): the lowest-id
+    participant is the admin, as the event-log migration decided."""
 
     id: int
     name: str
     created_at: datetime
     participant_ids: tuple[int, ...]
+    admin_ids: tuple[int, ...] = ()
 
 
 @attrs.frozen

@@ -717,12 +717,21 @@ def dump(conn: sqlite3.Connection) -> Archive:
         )
     )
     members: defaultdict[int, list[int]] = defaultdict(list)
-    for chat_id, user_id in conn.execute(
-        "SELECT chat_id, user_id FROM chat_members ORDER BY chat_id, user_id"
+    admins: defaultdict[int, list[int]] = defaultdict(list)
+    for chat_id, user_id, is_admin in conn.execute(
+        "SELECT chat_id, user_id, is_admin FROM chat_members ORDER BY chat_id, user_id"
     ):
         members[chat_id].append(user_id)
+        if is_admin:
+            admins[chat_id].append(user_id)
     chats = tuple(
-        StoredChat(chat_id, name, rows.time_value(created_at), tuple(members[chat_id]))
+        StoredChat(
+            chat_id,
+            name,
+            rows.time_value(created_at),
+            tuple(members[chat_id]),
+            tuple(admins[chat_id]),
+        )
         for chat_id, name, created_at in conn.execute(
             "SELECT id, name, created_at FROM chats ORDER BY id"
         )
@@ -769,8 +778,12 @@ def load(conn: sqlite3.Connection, archive: Archive) -> None:
         ],
     )
     conn.executemany(  # the trigger copies the chat's activity onto each membership
-        "INSERT INTO chat_members (chat_id, user_id) VALUES (?, ?)",
-        [(c.id, user_id) for c in archive.chats for user_id in sorted(set(c.participant_ids))],
+        "INSERT INTO chat_members (chat_id, user_id, is_admin) VALUES (?, ?, ?)",
+        [
+            (c.id, user_id, user_id in c.admin_ids)
+            for c in archive.chats
+            for user_id in sorted(set(c.participant_ids))
+        ],
     )
     conn.executemany(
         "INSERT INTO messages (id, chat_id, sender_id, content, timestamp, client_id)"

@@ -196,8 +196,8 @@ def _v7_event_log(db: Database) -> None:
 def events_from_history(execute: Callable[[str], object]) -> None:
     """Give a history stored without events its event log: each message a `message`
     event, in id order, and each chat's seq their count; no creator was stored, so each
-    chat's lowest-id participant (its longest-standing, as all joined together) becomes
-    its admin, as a chat created without one gets. The event-log migration runs it on
+    chat without an admin gets its lowest-id participant (its longest-standing, as all
+    joined together), as a chat created without one does. The event-log migration runs it on
     the history it finds, and an import on the one it loads."""
     execute(
         "INSERT INTO events (chat_id, seq, kind, message_id)"
@@ -208,6 +208,8 @@ def events_from_history(execute: Callable[[str], object]) -> None:
     execute(
         "UPDATE chat_members SET is_admin = 1 WHERE user_id ="
         " (SELECT min(user_id) FROM chat_members m WHERE m.chat_id = chat_members.chat_id)"
+        " AND NOT EXISTS (SELECT 1 FROM chat_members a"
+        " WHERE a.chat_id = chat_members.chat_id AND a.is_admin)"
     )
 
 

@@ -171,6 +171,7 @@ def encode(archive: Archive) -> Iterator[str]:
                 "name": chat.name,
                 "created_at": _time(chat.created_at),
                 "participant_ids": list(chat.participant_ids),
+                "admin_ids": list(chat.admin_ids),
             }
         )
     for message in archive.messages:
@@ -305,8 +306,11 @@ def _chat(record: dict[str, Any]) -> StoredChat:
     members = record["participant_ids"]
     if not all(_is_int(member) for member in members):
         raise Malformed("chat participant_ids: ids must be whole numbers")
+    admins = record.get("admin_ids", [])  # absent from archives made before chat admins
+    if not isinstance(admins, list) or not all(_is_int(admin) for admin in admins):
+        raise Malformed("chat admin_ids: ids must be whole numbers")
     created = _moment(record["created_at"], "created_at")
-    return StoredChat(record["id"], record["name"], created, tuple(members))
+    return StoredChat(record["id"], record["name"], created, tuple(members), tuple(admins))
 
 
 def _message(record: dict[str, Any]) -> StoredMessage:

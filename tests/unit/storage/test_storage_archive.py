@@ -33,6 +33,7 @@ from chatcore.model import (
 )
 from chatcore.operator import check_archive
 from chatcore.ports import Storage, Tally
+from chatcore.roster import departure
 
 TINY = timedelta(microseconds=1)
 HOUR = timedelta(hours=1)
@@ -99,7 +100,7 @@ async def _populated(storage: Storage) -> Seed:
     await seed.send(quiet, ben, "only one")
     last = await seed.send(busy, ann, "deleted last")
     await storage.messages.delete(last.id)
-    await storage.users.delete(gone.id)
+    await storage.users.delete(gone.id, departure(gone.id))
     doomed = await seed.chat(ann, name="doomed")
     await storage.chats.delete(doomed.id)
     await storage.tokens.add(TokenRecord("not exported", ann.id, START, START + timedelta(1)))
@@ -117,12 +118,13 @@ async def fresh(kind: str) -> AsyncIterator[Storage]:
 
 
 async def reads(storage: Storage, users: Sequence[User]) -> object:
-    """What the use cases can read: users, chats (with last messages), chat lists in
-    activity order, every message of every chat."""
+    """What the use cases can read: users, chats (with last messages and admins), chat
+    lists in activity order, every message of every chat. Not the chats' seqs: a loaded
+    chat's event stream starts anew (one event a message), so its seq may differ."""
     chats = await storage.chats.list_all(None, 1000)
     return (
         await storage.users.get_many([u.id for u in users]),
-        chats,
+        [attrs.evolve(chat, seq=0) for chat in chats],
         [ids(await storage.chats.for_user(u.id, 1000)) for u in users],
         [await everything_in(storage, chat) for chat in chats],
         [await storage.users.password_hash(u.username) for u in users],
@@ -199,15 +201,20 @@ def archives(draw: st.DrawFn) -> Archive:
         for user_id in user_ids
     )
     chat_ids = sorted(draw(st.sets(st.integers(1, 60), max_size=4)))
-    chats = tuple(
-        StoredChat(
-            chat_id,
-            draw(st.text(min_size=1, max_size=8).filter(lambda s: "\x00" not in s)),
-            START + timedelta(minutes=chat_id),
-            tuple(sorted(draw(st.sets(st.sampled_from(user_ids), max_size=4)))),
+    chats = []
+    for chat_id in chat_ids:
+        members = sorted(draw(st.sets(st.sampled_from(user_ids), max_size=4)))
+        # A chat with participants has at least one admin among them.
+        admins = sorted(draw(st.sets(st.sampled_from(members), min_size=1))) if members else []
+        chats.append(
+            StoredChat(
+                chat_id,
+                draw(st.text(min_size=1, max_size=8).filter(lambda s: "\x00" not in s)),
+                START + timedelta(minutes=chat_id),
+                tuple(members),
+                tuple(admins),
+            )
         )
-        for chat_id in chat_ids
-    )
     senders = [(c.id, u) for c in chats for u in c.participant_ids]
     messages = []
     if senders:
@@ -230,7 +237,7 @@ def archives(draw: st.DrawFn) -> Archive:
         max(chat_ids, default=0) + draw(st.integers(0, 5)),
         max((m.id for m in messages), default=0) + extra,
     )
-    return Archive(last, users, chats, tuple(messages))
+    return Archive(last, users, tuple(chats), tuple(messages))
 
 
 def _ordered_members(archive: Archive) -> Archive:
