@@ -220,7 +220,7 @@ def query_int(text: str) -> int | None:
         return None
     sign, numeral = match.groups()
     digits = numeral.lstrip("0") or "0"
-    value = _BEYOND if len(digits) > len(str(MAX_ID)) else int(digits)
+    value = _BEYOND if len(digits) > len(str(MAX_ID)) else min(int(digits), _BEYOND)
     return -value if sign == "-" else value
 
 
