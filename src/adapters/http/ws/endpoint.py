@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chatcore.errors import AuthenticationFailed, DomainError, NotFound, Throttled
+from chatcore.model import Chat
 from chatcore.rules import MAX_ID, PAGE_MAX
 from chatcore.services import Services
 
@@ -77,7 +78,7 @@ class ChatSocket:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         ws = WebSocket(scope, receive, send)
         try:
-            credential, chat_id, after = await self._admit(ws)
+            credential, chat, resume = await self._admit(ws)
         except DomainError as exc:
             code = codes.refusal(exc)
             # Accepted first so that a browser can read the close code; nothing of the
@@ -85,10 +86,16 @@ class ChatSocket:
             await ws.accept()
             await ws.close(code)
             return
+        chat_id = chat.id
         digest = self._hub.digest(credential.token)
-        conn = Connection(ws, chat_id, credential, digest, self._config.queue_bytes)
+        # The stream starts after ``?since=`` (never past the chat's seq now), else at
+        # the chat's seq as admitted: what is stored between admission and the
+        # subscription comes from storage in the writer's first catch-up.
+        start = chat.seq if resume.since is None else min(resume.since, chat.seq)
+        source = self._services.deps.storage.chats.events
+        conn = Connection(ws, chat_id, credential, digest, self._config.queue_bytes, source, start)
         # Join before accepting: once the client's handshake completes, it hears every
-        # message stored from then on (what arrives meanwhile waits in its queue).
+        # event stored from then on (what arrives meanwhile waits in its queue).
         try:
             await self._hub.join(conn)
             await ws.accept()
@@ -96,7 +103,7 @@ class ChatSocket:
             self._hub.leave(conn)
             raise
         tasks = [
-            asyncio.create_task(self._write(conn, after)),
+            asyncio.create_task(self._write(conn, resume)),
             asyncio.create_task(self._read(conn)),
             asyncio.create_task(self._watch(conn)),
         ]
@@ -115,16 +122,17 @@ class ChatSocket:
                     await ws.close(conn.closing or CLOSE_NORMAL)
             conn.finished.set()
 
-    async def _admit(self, ws: WebSocket) -> tuple[Credential, int, int | None]:
+    async def _admit(self, ws: WebSocket) -> tuple[Credential, Chat, Resume]:
         credential = await authenticate(ws, self._services.accounts, query_token=True)
         if credential.via_cookie and not self._origin_allowed(ws):
             raise AuthenticationFailed
         chat_id = parse_id(ws.path_params["chat_id"])
-        after = _query_id(ws.query_params.get("after"))
+        query = ws.query_params
+        resume = Resume(_query_id(query.get("since")), _query_id(query.get("after")))
         if chat_id is None:  # no chat has that id
             raise NotFound
-        await self._services.chats.get_chat(credential.user, chat_id)
-        return credential, chat_id, after
+        chat = await self._services.chats.get_chat(credential.user, chat_id)
+        return credential, chat, resume
 
     def _origin_allowed(self, ws: WebSocket) -> bool:
         """A cookie travels with any page's request; only our own pages may use it here."""
@@ -138,18 +146,23 @@ class ChatSocket:
         except ValueError:  # "http://[" and the like: no site of ours
             return False
 
-    async def _write(self, conn: Connection, after: int | None) -> None:
-        if after is not None:
-            await self._replay(conn, after)
+    async def _write(self, conn: Connection, resume: Resume) -> None:
+        if resume.since is None and resume.after is not None:
+            await self._replay_messages(conn, resume.after)
+        await conn.catch_up()
         await conn.drain()
 
-    async def _replay(self, conn: Connection, after: int) -> None:
-        """Every stored message after ``after``, page by page; live ones wait queued."""
+    async def _replay_messages(self, conn: Connection, after: int) -> None:
+        """The v1 resume: every stored message after ``after`` by id, page by page, as
+        v1 frames (no seq: this replay is by message id); the seq stream goes on from
+        the chat's seq at admission, without the messages sent here again. Live events
+        wait queued meanwhile."""
         while True:
-            since = max(after, conn.last_sent_id)
+            since = max(after, conn.replayed_message_id)
             batch = await self._services.chats.messages_since(conn.user, conn.chat_id, since)
             for message in batch:
-                await conn.send(message.id, message_frame(message))
+                await conn.send_text(message_frame(message))
+                conn.replayed_message_id = message.id
             if len(batch) < REPLAY_PAGE:
                 return
 
@@ -193,8 +206,10 @@ class ChatSocket:
         except codes.ANSWERED as exc:
             await _act(conn, codes.answer(exc))
             return
-        if not created:  # a retried client_id: the original, to this socket only
-            await conn.ws.send_text(message_frame(message))
+        if not created:
+            # A retried client_id is no event: the original, to this socket only, in
+            # the v1 frame (no seq; the event went out, or goes out, at its own seq).
+            await conn.send_text(message_frame(message))
 
 
 async def _act(conn: Connection, answer: codes.Answer) -> None:
@@ -215,8 +230,19 @@ def _too_big(raw: str | bytes, limit: int) -> bool:
     return len(raw) * 4 > limit and len(raw.encode("utf-8", "surrogatepass")) > limit
 
 
+@attrs.frozen
+class Resume:
+    """Where a socket's stream starts: ``?since=<seq>`` (the events after it), or the v1
+    ``?after=<message id>`` (the messages after it, then the events from now on). Both
+    given: ``since``. Neither: the events from now on."""
+
+    since: int | None = None
+    after: int | None = None
+
+
 def _query_id(raw: str | None) -> int | None:
-    """``?after=``: a message id, or 0 for the whole history; anything else is ignored."""
+    """``?since=`` or ``?after=``: a seq or message id, 0 for the whole history; anything
+    else is ignored (as v1 did for ``after``)."""
     value = None if raw is None else query_int(raw)
     return value if value is not None and 0 <= value <= MAX_ID else None
 
