@@ -30,7 +30,7 @@ from ..wire import query_int
 from . import codes
 from .codes import CLOSE_NORMAL, CLOSE_TOO_BIG, CloseCode, ErrorCode
 from .config import RealtimeConfig
-from .frames import WsClientFrame, WsErrorFrame, WsMessageFrame, message_frame, text
+from .frames import EVENT_FRAMES, WsClientFrame, WsErrorFrame, WsMessageFrame, message_frame, text
 from .frames import parse_client_frame as parse
 from .hub import Connection, Hub
 from .ratelimit import TokenBucket
@@ -48,7 +48,8 @@ class Socket:
     path: str
     summary: str
     client_frame: type
-    server_frames: tuple[type, ...]
+    event_frames: tuple[type, ...]  # one per event kind, in the order of the kinds
+    server_frames: tuple[type, ...]  # the others
     error_frame: type  # the server frame whose ``code`` is one of ``error_codes``
     error_codes: tuple[ErrorCode, ...]
     close_codes: tuple[CloseCode, ...]
@@ -57,8 +58,9 @@ class Socket:
 
 CHAT_SOCKET = Socket(
     path=WS_PATH,
-    summary="Real-time messages of one chat",
+    summary="Real-time events of one chat",
     client_frame=WsClientFrame,
+    event_frames=tuple(EVENT_FRAMES.values()),
     server_frames=(WsMessageFrame, WsErrorFrame),
     error_frame=WsErrorFrame,
     error_codes=codes.ERROR_CODES,
