@@ -221,3 +221,19 @@ async def test_catching_up_reads_the_whole_stream_past_a_seq(app: Services) -> N
     await conn.catch_up()
     assert sent(conn) == [as_frame(e) for e in await app.deps.storage.chats.events(chat.id, 2, 99)]
     assert conn.last_seq == 7
+
+
+async def test_a_recheck_finds_what_no_notification_brought(app: Services) -> None:
+    """A lost notification with nothing after it to reveal the gap: the writer's recheck
+    reads storage, and a removal found so still ends the socket after its frame."""
+    alice, bob = await users(app, "alice", "bob")
+    chat = await app.chats.create_chat(alice, ChatDraft("c", [bob.id]))
+    conn = connection(app, chat, bob)  # on no hub: every notification is lost
+    writer = asyncio.create_task(conn.drain())
+    await app.chats.send_message(alice, chat.id, "unheard")
+    await app.membership.remove_participant(alice, chat.id, bob.id)
+    conn.recheck()
+    await received(conn, 2)
+    writer.cancel()
+    assert [(f["type"], f["seq"]) for f in sent(conn)] == [("message", 1), ("member_removed", 2)]
+    assert conn.closing == CLOSE_NOT_FOUND

@@ -170,9 +170,11 @@ class ChatSocket:
 
     async def _watch(self, conn: Connection) -> None:
         """Re-check the credential now and then: catches expiry, and revocations made by
-        another process when the notifier does not cross processes."""
+        another process when the notifier does not cross processes; and storage, for
+        events whose notification was lost (one's own removal among them)."""
         while True:
             await asyncio.sleep(self._config.recheck_seconds)
+            conn.recheck()
             try:
                 await self._services.accounts.authenticate(conn.token)
             except AuthenticationFailed as exc:

@@ -78,6 +78,7 @@ class Connection:
         # stream: their ``message`` events are not sent again.
         self.replayed_message_id = 0
         self.closing: int | None = None
+        self._recheck = False
 
     def push(self, event: Event, frame: str) -> None:
         """Queue an event and its frame; past the byte limit, give up on this reader."""
@@ -88,6 +89,13 @@ class Connection:
             return
         self._queue.append((event, frame))
         self._queued_bytes += len(frame)
+        self._ready.set()
+
+    def recheck(self) -> None:
+        """Have the writer look in storage for events no notification brought (a lost
+        one, a notifier that was down): late, but never missed, even with no event
+        after them to reveal the gap."""
+        self._recheck = True
         self._ready.set()
 
     def close(self, code: int) -> None:
@@ -138,6 +146,9 @@ class Connection:
         while True:
             await self._ready.wait()
             self._ready.clear()
+            if self._recheck:
+                self._recheck = False
+                await self.catch_up()
             while self._queue:
                 event, frame = self._queue.popleft()
                 self._queued_bytes -= len(frame)
