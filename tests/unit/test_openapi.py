@@ -50,6 +50,7 @@ from chatcore import ChatDraft, Registration, Services, ValidationFailed, rules
 from chatcore.accounts import AccountChange
 from chatcore.admin import AccountEdit
 from chatcore.deps import Policy
+from chatcore.events import EventKind
 from contract_checks import CHECKS
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
@@ -517,7 +518,7 @@ def test_the_websocket_is_documented_as_an_extension(document: dict[str, Any]) -
         "unknown_type",
         "rate_limited",
     }
-    assert {p["name"] for p in ws["parameters"]} == {"chat_id", "token", "after"}
+    assert {p["name"] for p in ws["parameters"]} == {"chat_id", "token", "since", "after"}
     assert ws["maxFrameBytes"] == 64 * 1024
     schemas = document["components"]["schemas"]
     message = schemas["WsMessageFrame"]["properties"]["message"]
@@ -528,6 +529,23 @@ def test_the_websocket_is_documented_as_an_extension(document: dict[str, Any]) -
     assert "## WebSocket" in description
     for code in ws["closeCodes"]:
         assert f"| {code} |" in description
+
+
+def test_every_event_kind_is_a_documented_frame_of_the_socket(document: dict[str, Any]) -> None:
+    ws = document["x-websocket"]
+    schemas = document["components"]["schemas"]
+    assert set(ws["eventFrames"]) == {kind.value for kind in EventKind}
+    for kind, reference in ws["eventFrames"].items():
+        assert reference in ws["serverFrames"]
+        schema = schemas[reference["$ref"].rsplit("/", 1)[-1]]
+        assert schema["properties"]["type"]["const"] == kind
+        assert {"type", "chat_id", "seq"} <= set(schema["required"])
+        assert schema["description"]
+        assert f'`{{"type": "{kind}", "chat_id", "seq"' in document["info"]["description"]
+    message = schemas["WsMessagePostedFrame"]["properties"]["message"]
+    assert message == {"$ref": "#/components/schemas/Message"}
+    chat = schemas["WsChatUpdatedFrame"]["properties"]["chat"]
+    assert chat["$ref"] == "#/components/schemas/Chat"
 
 
 # --- one source of truth --------------------------------------------------------------------

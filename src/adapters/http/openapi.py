@@ -39,6 +39,7 @@ from .wire import (
     refuses_null,
 )
 from .ws.endpoint import CHAT_SOCKET, Socket
+from .ws.frames import fixed_type
 
 OPENAPI_VERSION = "3.1.0"
 TITLE = "chatcore"
@@ -220,7 +221,7 @@ class _Builder:
             "info": {
                 "title": info["title"],
                 "version": info["version"],
-                "description": notes.INTRO + "\n" + _websocket_markdown(websocket),
+                "description": notes.INTRO + "\n" + _websocket_markdown(websocket, socket),
             },
             "security": SECURITY,
             "tags": built.pop("tags"),
@@ -529,15 +530,19 @@ class _Builder:
             "description": "An API token, for clients that cannot set headers (browsers).",
             "example": notes.TOKEN,
         }
-        after = {**self.query_parameters(_Resume)[0], "description": notes.WS_RESUME}
+        resume = {p["name"]: p for p in self.query_parameters(_Resume)}
+        since = {**resume["since"], "description": notes.WS_SINCE, "example": 42}
+        after = {**resume["after"], "description": notes.WS_AFTER}
+        events = {fixed_type(cls): self.server_frame(cls) for cls in socket.event_frames}
         return {
             "path": socket.path,
             "summary": socket.summary,
-            "parameters": [chat_id, token, after],
+            "parameters": [chat_id, token, since, after],
             "credentials": notes.WS_CREDENTIALS,
             "resume": notes.WS_RESUME,
             "clientFrame": client,
-            "serverFrames": servers,
+            "eventFrames": events,
+            "serverFrames": [*events.values(), *servers],
             "errorCodes": {row.code: row.meaning for row in socket.error_codes},
             "closeCodes": {str(row.code): row.meaning for row in socket.close_codes},
             "maxFrameBytes": socket.max_frame_bytes,
@@ -580,14 +585,23 @@ class _Builder:
 class _Resume:
     """The WebSocket's query, documented as the REST ones are (ws/endpoint.py reads it)."""
 
+    since: QueryInt | None = None
     after: QueryInt | None = None
 
 
-def _websocket_markdown(ws: Mapping[str, Any]) -> str:
+def _shape(cls: type) -> str:
+    """A frame class as the one-line JSON outline the pages show: its constant ``type``,
+    then its fields by name."""
+    fields = [f'"{f.name}"' for f in attrs.fields(cls) if f.name != "type"]
+    return "{" + ", ".join([f'"type": "{fixed_type(cls)}"', *fields]) + "}"
+
+
+def _websocket_markdown(ws: Mapping[str, Any], socket: Socket) -> str:
     """The ``x-websocket`` extension as a section of the description, for the pages."""
     credentials = "\n".join(f"- {line}" for line in ws["credentials"])
     codes = "\n".join(f"| `{code}` | {text} |" for code, text in ws["errorCodes"].items())
     closes = "\n".join(f"| {code} | {text} |" for code, text in ws["closeCodes"].items())
+    events = "\n".join(f"- `{_shape(cls)}`" for cls in socket.event_frames)
     return f"""\
 ## WebSocket
 
@@ -608,10 +622,20 @@ open on the chat, the sender's included, receives it. A repeated `client_id` sto
 nothing and is answered, to that socket only, with the original message. Frames over \
 {ws["maxFrameBytes"] // 1024} KiB close the socket.
 
-**Server frames**: `{{"type": "message", "message": Message}}` for each message (sent \
-over REST or WebSocket alike), and `{{"type": "error", "message": "...", "code": "...", \
-"retry_after_ms": 350}}` for a frame the server could not take (`retry_after_ms` only \
-with `rate_limited`); the socket stays open.
+**Event frames**: every change of the chat, in the order of its `seq` (1, 2, 3, ... per \
+chat), each once, whichever process stored it or delivered it. A message sent over REST \
+or WebSocket alike is a `message` event.
+
+{events}
+
+A participant removed (`member_removed` naming them) or whose chat is deleted \
+(`chat_deleted`) gets the frame, then the socket is closed with 4404.
+
+**Other server frames**: `{{"type": "message", "message": Message}}` with no `seq` for a \
+`?after=` replay and for the answer to a repeated `client_id` (not events), and \
+`{{"type": "error", "message": "...", "code": "...", "retry_after_ms": 350}}` for a frame \
+the server could not take (`retry_after_ms` only with `rate_limited`); the socket stays \
+open.
 
 | error code | meaning |
 |---|---|

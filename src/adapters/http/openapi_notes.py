@@ -35,7 +35,7 @@ from .auth import CSRF_COOKIE, NOT_PROVIDED, SESSION_COOKIE
 from .problems import AUTH_SCHEME, HTTP_DETAILS
 from .wire import NOT_AN_INTEGER, ChatOut, LoginIn, MessageOut, SendIn
 from .ws.codes import RATE_LIMITED, RATE_LIMITED_MESSAGE
-from .ws.frames import WsErrorFrame
+from .ws.frames import WsChatUpdatedFrame, WsErrorFrame, WsEventFrame
 
 
 class _NoExample:
@@ -65,9 +65,14 @@ class Note:
     example: object = NO_EXAMPLE
     schema: Mapping[str, Any] = attrs.field(factory=dict)
     as_type: Any = None
+    # Not on top of the generic entries of the same name (a frame's ``chat`` is a Chat,
+    # not the ``?chat=`` id of a query).
+    alone: bool = False
 
     def over(self, base: Note) -> Note:
         """This note on top of a more general one."""
+        if self.alone:
+            return self
         return Note(
             self.description or base.description,
             base.example if self.example is NO_EXAMPLE else self.example,
@@ -279,6 +284,12 @@ FIELDS: Final[dict[tuple[type, str], Note]] = {
     # WebSocket frames
     (WsErrorFrame, "message"): Note(example=RATE_LIMITED_MESSAGE),
     (WsErrorFrame, "code"): Note(example=RATE_LIMITED.code),
+    (WsEventFrame, "seq"): Note(
+        "The event's place in its chat's stream: 1, 2, 3, ... with no gap and no reuse.",
+        42,
+        {"minimum": 1, "maximum": rules.MAX_ID},
+    ),
+    (WsChatUpdatedFrame, "chat"): Note("The chat as it stands after the change.", alone=True),
     (WsErrorFrame, "retry_after_ms"): Note(
         "With `rate_limited`: milliseconds until a send may go.", 350, {"minimum": 1}, int
     ),
@@ -561,10 +572,21 @@ WS_CREDENTIALS: Final = [
     f"the `{SESSION_COOKIE}` cookie, only when the `Origin` header is the server's own or a "
     "configured allowed origin (no cross-site WebSocket hijacking)",
 ]
+WS_SINCE: Final = (
+    "The last `seq` the client saw: every event of the chat after it is sent first, then "
+    "the live ones, with no gap and no duplicate (0: the whole stream). Anything but an "
+    "integer from 0 to 2^63-1 is ignored, as for `after`."
+)
+WS_AFTER: Final = (
+    "The v1 resume, by message id: every stored message of the chat after that id, as "
+    "`message` frames without `seq`, then the live events (without those messages again). "
+    "Ignored when `since` is given."
+)
 WS_RESUME: Final = (
-    "Connecting with `?after=<message id>` first sends every stored message of the chat "
-    "after that id, then the live ones, with no gap and no duplicate even while new "
-    "messages arrive during the replay."
+    "Connecting with `?since=<seq>` first sends every event of the chat after that seq, "
+    "then the live ones, with no gap and no duplicate even while new events arrive during "
+    "the replay: a client that reconnects with the last seq it saw misses nothing. The v1 "
+    "`?after=<message id>` does the same for messages."
 )
 INTRO: Final = """\
 A multi-person chat backend: accounts, group chats, paged message history, and real-time \

@@ -64,14 +64,14 @@ CLOSE_CODES: Final = (  # every close code the server gives a reason for
     ),
     CloseCode(
         CLOSE_NOT_FOUND,
-        "No such chat, or the caller is not in it (also on a send to a chat deleted, or "
-        "left, since connecting).",
+        "No such chat, or the caller is not in it; also once they are removed from it or "
+        "it is deleted (after the `member_removed` or `chat_deleted` frame).",
     ),
     CloseCode(CLOSE_TOO_BIG, f"A frame over {RealtimeConfig().max_frame_bytes // 1024} KiB."),
     CloseCode(
         CLOSE_TRY_LATER,
         "Slow consumer: the socket's outbound queue is full. Reconnect with "
-        "`?after=<last id seen>` to miss nothing.",
+        "`?since=<last seq seen>` to miss nothing.",
     ),
     CloseCode(CLOSE_GOING_AWAY, "The server is shutting down."),
     CloseCode(

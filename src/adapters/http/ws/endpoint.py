@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chatcore.errors import AuthenticationFailed, DomainError, NotFound, Throttled
+from chatcore.model import Chat
 from chatcore.rules import MAX_ID, PAGE_MAX
 from chatcore.services import Services
 
@@ -29,7 +30,7 @@ from ..wire import query_int
 from . import codes
 from .codes import CLOSE_NORMAL, CLOSE_TOO_BIG, CloseCode, ErrorCode
 from .config import RealtimeConfig
-from .frames import WsClientFrame, WsErrorFrame, WsMessageFrame, message_frame, text
+from .frames import EVENT_FRAMES, WsClientFrame, WsErrorFrame, WsMessageFrame, message_frame, text
 from .frames import parse_client_frame as parse
 from .hub import Connection, Hub
 from .ratelimit import TokenBucket
@@ -47,7 +48,8 @@ class Socket:
     path: str
     summary: str
     client_frame: type
-    server_frames: tuple[type, ...]
+    event_frames: tuple[type, ...]  # one per event kind, in the order of the kinds
+    server_frames: tuple[type, ...]  # the others
     error_frame: type  # the server frame whose ``code`` is one of ``error_codes``
     error_codes: tuple[ErrorCode, ...]
     close_codes: tuple[CloseCode, ...]
@@ -56,8 +58,9 @@ class Socket:
 
 CHAT_SOCKET = Socket(
     path=WS_PATH,
-    summary="Real-time messages of one chat",
+    summary="Real-time events of one chat",
     client_frame=WsClientFrame,
+    event_frames=tuple(EVENT_FRAMES.values()),
     server_frames=(WsMessageFrame, WsErrorFrame),
     error_frame=WsErrorFrame,
     error_codes=codes.ERROR_CODES,
@@ -77,7 +80,7 @@ class ChatSocket:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         ws = WebSocket(scope, receive, send)
         try:
-            credential, chat_id, after = await self._admit(ws)
+            credential, chat, resume = await self._admit(ws)
         except DomainError as exc:
             code = codes.refusal(exc)
             # Accepted first so that a browser can read the close code; nothing of the
@@ -85,10 +88,16 @@ class ChatSocket:
             await ws.accept()
             await ws.close(code)
             return
+        chat_id = chat.id
         digest = self._hub.digest(credential.token)
-        conn = Connection(ws, chat_id, credential, digest, self._config.queue_bytes)
+        # The stream starts after ``?since=`` (never past the chat's seq now), else at
+        # the chat's seq as admitted: what is stored between admission and the
+        # subscription comes from storage in the writer's first catch-up.
+        start = chat.seq if resume.since is None else min(resume.since, chat.seq)
+        source = self._services.deps.storage.chats.events
+        conn = Connection(ws, chat_id, credential, digest, self._config.queue_bytes, source, start)
         # Join before accepting: once the client's handshake completes, it hears every
-        # message stored from then on (what arrives meanwhile waits in its queue).
+        # event stored from then on (what arrives meanwhile waits in its queue).
         try:
             await self._hub.join(conn)
             await ws.accept()
@@ -96,7 +105,7 @@ class ChatSocket:
             self._hub.leave(conn)
             raise
         tasks = [
-            asyncio.create_task(self._write(conn, after)),
+            asyncio.create_task(self._write(conn, resume)),
             asyncio.create_task(self._read(conn)),
             asyncio.create_task(self._watch(conn)),
         ]
@@ -115,16 +124,17 @@ class ChatSocket:
                     await ws.close(conn.closing or CLOSE_NORMAL)
             conn.finished.set()
 
-    async def _admit(self, ws: WebSocket) -> tuple[Credential, int, int | None]:
+    async def _admit(self, ws: WebSocket) -> tuple[Credential, Chat, Resume]:
         credential = await authenticate(ws, self._services.accounts, query_token=True)
         if credential.via_cookie and not self._origin_allowed(ws):
             raise AuthenticationFailed
         chat_id = parse_id(ws.path_params["chat_id"])
-        after = _query_id(ws.query_params.get("after"))
+        query = ws.query_params
+        resume = Resume(_query_id(query.get("since")), _query_id(query.get("after")))
         if chat_id is None:  # no chat has that id
             raise NotFound
-        await self._services.chats.get_chat(credential.user, chat_id)
-        return credential, chat_id, after
+        chat = await self._services.chats.get_chat(credential.user, chat_id)
+        return credential, chat, resume
 
     def _origin_allowed(self, ws: WebSocket) -> bool:
         """A cookie travels with any page's request; only our own pages may use it here."""
@@ -138,26 +148,33 @@ class ChatSocket:
         except ValueError:  # "http://[" and the like: no site of ours
             return False
 
-    async def _write(self, conn: Connection, after: int | None) -> None:
-        if after is not None:
-            await self._replay(conn, after)
+    async def _write(self, conn: Connection, resume: Resume) -> None:
+        if resume.since is None and resume.after is not None:
+            await self._replay_messages(conn, resume.after)
+        await conn.catch_up()
         await conn.drain()
 
-    async def _replay(self, conn: Connection, after: int) -> None:
-        """Every stored message after ``after``, page by page; live ones wait queued."""
+    async def _replay_messages(self, conn: Connection, after: int) -> None:
+        """The v1 resume: every stored message after ``after`` by id, page by page, as
+        v1 frames (no seq: this replay is by message id); the seq stream goes on from
+        the chat's seq at admission, without the messages sent here again. Live events
+        wait queued meanwhile."""
         while True:
-            since = max(after, conn.last_sent_id)
+            since = max(after, conn.replayed_message_id)
             batch = await self._services.chats.messages_since(conn.user, conn.chat_id, since)
             for message in batch:
-                await conn.send(message.id, message_frame(message))
+                await conn.send_text(message_frame(message))
+                conn.replayed_message_id = message.id
             if len(batch) < REPLAY_PAGE:
                 return
 
     async def _watch(self, conn: Connection) -> None:
         """Re-check the credential now and then: catches expiry, and revocations made by
-        another process when the notifier does not cross processes."""
+        another process when the notifier does not cross processes; and storage, for
+        events whose notification was lost (one's own removal among them)."""
         while True:
             await asyncio.sleep(self._config.recheck_seconds)
+            conn.recheck()
             try:
                 await self._services.accounts.authenticate(conn.token)
             except AuthenticationFailed as exc:
@@ -193,8 +210,10 @@ class ChatSocket:
         except codes.ANSWERED as exc:
             await _act(conn, codes.answer(exc))
             return
-        if not created:  # a retried client_id: the original, to this socket only
-            await conn.ws.send_text(message_frame(message))
+        if not created:
+            # A retried client_id is no event: the original, to this socket only, in
+            # the v1 frame (no seq; the event went out, or goes out, at its own seq).
+            await conn.send_text(message_frame(message))
 
 
 async def _act(conn: Connection, answer: codes.Answer) -> None:
@@ -215,8 +234,19 @@ def _too_big(raw: str | bytes, limit: int) -> bool:
     return len(raw) * 4 > limit and len(raw.encode("utf-8", "surrogatepass")) > limit
 
 
+@attrs.frozen
+class Resume:
+    """Where a socket's stream starts: ``?since=<seq>`` (the events after it), or the v1
+    ``?after=<message id>`` (the messages after it, then the events from now on). Both
+    given: ``since``. Neither: the events from now on."""
+
+    since: int | None = None
+    after: int | None = None
+
+
 def _query_id(raw: str | None) -> int | None:
-    """``?after=``: a message id, or 0 for the whole history; anything else is ignored."""
+    """``?since=`` or ``?after=``: a seq or message id, 0 for the whole history; anything
+    else is ignored (as v1 did for ``after``)."""
     value = None if raw is None else query_int(raw)
     return value if value is not None and 0 <= value <= MAX_ID else None
 

@@ -5,7 +5,7 @@ always sent, never passed in, documented as a constant.
 
 The event frames, one class per :class:`chatcore.events.EventKind`, are the v2 shapes
 (``{"type": kind, "chat_id", "seq", ...}``), rendered from the domain's events with
-:func:`..wire.project`; the v1 chat socket does not send them yet.
+:func:`..wire.project`: what the chat socket sends of every change.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class WsClientFrame(SendIn):
 
 @attrs.frozen
 class WsMessageFrame:
-    """A stored message of the chat, sent to every socket open on it."""
+    """A stored message outside the seq stream (no ``seq``): the v1 ``?after=`` replay,
+    and the answer to a repeated ``client_id``, to the sender only."""
 
     type: str = attrs.field(default="message", init=False)
     message: MessageOut
@@ -102,24 +103,34 @@ class WsEventFrame:
 
 @attrs.frozen
 class WsMessagePostedFrame(WsEventFrame):
+    """A message was sent (over REST or WebSocket alike): the v1 frame, with the chat's
+    id and seq."""
+
     type: str = attrs.field(default=EventKind.MESSAGE.value, init=False)
     message: MessageOut
 
 
 @attrs.frozen
 class WsMessageEditedFrame(WsEventFrame):
+    """Its sender edited a message: the message as it is now."""
+
     type: str = attrs.field(default=EventKind.MESSAGE_EDITED.value, init=False)
     message: MessageOut
 
 
 @attrs.frozen
 class WsMessageDeletedFrame(WsEventFrame):
+    """A message was deleted (by its sender, an admin of the chat, or with its sender's
+    account); a replay shows every earlier event of it so, at its own seq."""
+
     type: str = attrs.field(default=EventKind.MESSAGE_DELETED.value, init=False)
     message_id: int
 
 
 @attrs.frozen
 class WsMemberAddedFrame(WsEventFrame):
+    """``by`` added ``user`` to the chat."""
+
     type: str = attrs.field(default=EventKind.MEMBER_ADDED.value, init=False)
     user: UserOut
     by: UserOut
@@ -127,6 +138,9 @@ class WsMemberAddedFrame(WsEventFrame):
 
 @attrs.frozen
 class WsMemberRemovedFrame(WsEventFrame):
+    """``user`` left (``by`` is ``user``), was removed by ``by``, or their account was
+    deleted by ``by``. Their own sockets on the chat are closed (4404) after it."""
+
     type: str = attrs.field(default=EventKind.MEMBER_REMOVED.value, init=False)
     user: UserOut
     by: UserOut
@@ -134,12 +148,17 @@ class WsMemberRemovedFrame(WsEventFrame):
 
 @attrs.frozen
 class WsChatUpdatedFrame(WsEventFrame):
+    """A rename or a change of admins: the chat as it stands after it."""
+
     type: str = attrs.field(default=EventKind.CHAT_UPDATED.value, init=False)
     chat: ChatOut
 
 
 @attrs.frozen
 class WsChatDeletedFrame(WsEventFrame):
+    """The chat's last event: it is gone for everyone, and its sockets are closed (4404)
+    after it."""
+
     type: str = attrs.field(default=EventKind.CHAT_DELETED.value, init=False)
 
 

@@ -1,33 +1,63 @@
 """The fan-out: one :class:`Hub` per process holds the open sockets by chat and
-subscribes once per chat to the notifier, so a published message is rendered once and
+subscribes once per chat to the notifier, so a published event is rendered once and
 queued to every local socket of its chat. Each :class:`Connection` has a writer task
 draining a queue bounded in bytes: a socket that cannot keep up is closed (1013) and
-nobody else waits for it. A socket never sends an id at or below the last it sent, which
-makes a resume (``?after=``) gapless and duplicate-free.
+nobody else waits for it. A socket delivers by seq: it never sends a seq at or below the
+last it sent, and fills a gap from storage, which makes a resume (``?since=``) gapless
+and duplicate-free whatever order notifications arrive in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket
 
-from chatcore.events import Event, MessagePosted
+from chatcore.events import ChatDeleted, Event, MemberRemoved, MessagePosted
 from chatcore.model import Revocation
 from chatcore.ports import Notifier, Unsubscribe
 
 from ..auth import Credential
-from .codes import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TRY_LATER
-from .frames import message_frame
+from .codes import CLOSE_GOING_AWAY, CLOSE_NOT_FOUND, CLOSE_POLICY, CLOSE_TRY_LATER
+from .frames import event_frame
+
+EventSource = Callable[[int, int, int], Awaitable[list[Event]]]
+"""``(chat_id, since, limit)``: up to ``limit`` of the chat's stored events after
+``since``, in seq order, rendered as things are now (``ChatStore.events``): where a socket
+fills a gap from. The socket was admitted to the chat, and it is closed at its own
+``member_removed``, so it reads no further than the events it may see."""
+
+FILL_PAGE = 1000
+
+
+def ends_the_socket(event: Event, user_id: int) -> bool:
+    """Whether, once ``event`` is sent, the socket of ``user_id`` on its chat is over: its
+    user was removed (or left), or the chat is gone. It is closed with 4404 after the
+    frame, so that the client sees why."""
+    if isinstance(event, ChatDeleted):
+        return True
+    return isinstance(event, MemberRemoved) and event.user.id == user_id
 
 
 class Connection:
-    """One open socket on one chat, and its outbound queue."""
+    """One open socket on one chat, and its outbound queue.
+
+    Delivery is by seq (DESIGN.md, "Events, ordering and scale-out"): the socket remembers
+    the last seq it sent; a live event at or below it is a duplicate and dropped, and one
+    past the next seq is a gap, filled from storage before the live event goes out. So
+    the order the notifications arrive in never shows on the socket."""
 
     def __init__(
-        self, ws: WebSocket, chat_id: int, credential: Credential, token_digest: str, limit: int
+        self,
+        ws: WebSocket,
+        chat_id: int,
+        credential: Credential,
+        token_digest: str,
+        limit: int,
+        source: EventSource,
+        last_seq: int,
     ) -> None:
         self.ws = ws
         self._send = ws._send
@@ -39,21 +69,33 @@ class Connection:
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.finished = asyncio.Event()  # the socket is closed and forgotten
         self._limit = limit
-        self._queue: collections.deque[tuple[int, str]] = collections.deque()
+        self._source = source
+        self._queue: collections.deque[tuple[Event, str]] = collections.deque()
         self._queued_bytes = 0
         self._ready = asyncio.Event()
-        self.last_sent_id = 0
+        self.last_seq = last_seq
+        # A ``?after=`` resume sent messages up to this id by id, outside the seq
+        # stream: their ``message`` events are not sent again.
+        self.replayed_message_id = 0
         self.closing: int | None = None
+        self._recheck = False
 
-    def push(self, message_id: int, frame: str) -> None:
-        """Queue a frame; past the byte limit, give up on this reader instead."""
+    def push(self, event: Event, frame: str) -> None:
+        """Queue an event and its frame; past the byte limit, give up on this reader."""
         if self.closing is not None:
             return
         if self._queued_bytes + len(frame) > self._limit:
             self.close(CLOSE_TRY_LATER)
             return
-        self._queue.append((message_id, frame))
+        self._queue.append((event, frame))
         self._queued_bytes += len(frame)
+        self._ready.set()
+
+    def recheck(self) -> None:
+        """Have the writer look in storage for events no notification brought (a lost
+        one, a notifier that was down): late, but never missed, even with no event
+        after them to reveal the gap."""
+        self._recheck = True
         self._ready.set()
 
     def close(self, code: int) -> None:
@@ -65,23 +107,52 @@ class Connection:
             self._queued_bytes = 0
             self.closed.set_result(None)
 
-    async def send(self, message_id: int, frame: str) -> None:
-        """Send unless an equal or later id went already: ids only grow on a socket."""
-        if message_id > self.last_sent_id:
-            self.last_sent_id = message_id
+    async def deliver(self, event: Event, frame: str) -> None:
+        """A live event: dropped at or below the last seq sent, sent after what storage
+        holds between the two when past the next one."""
+        if event.seq > self.last_seq + 1:
+            await self.catch_up(until=event.seq - 1)
+        await self._emit(event, frame)
+
+    async def catch_up(self, until: int | None = None) -> None:
+        """Send the stored events after the last seq sent, up to ``until`` (all of them
+        when None), page by page; live ones wait queued meanwhile."""
+        while self.closing is None and (until is None or self.last_seq < until):
+            wanted = FILL_PAGE if until is None else min(FILL_PAGE, until - self.last_seq)
+            batch = await self._source(self.chat_id, self.last_seq, wanted)
+            for event in batch:
+                await self._emit(event, event_frame(event))
+            if len(batch) < wanted:  # all there is (a deleted chat: nothing)
+                return
+
+    async def send_text(self, frame: str) -> None:
+        """A frame outside the seq stream (a replay by message id, a retry's answer)."""
+        if self.closing is None:
+            await self._send({"type": "websocket.send", "text": frame})
+
+    async def _emit(self, event: Event, frame: str) -> None:
+        if self.closing is not None or event.seq <= self.last_seq:
+            return
+        self.last_seq = event.seq
+        if not (isinstance(event, MessagePosted) and event.message.id <= self.replayed_message_id):
             # Straight to the server's ASGI send: the hot path of every delivery, with
             # none of Starlette's per-message state bookkeeping (the socket is open).
             await self._send({"type": "websocket.send", "text": frame})
+        if ends_the_socket(event, self.user.id):
+            self.close(CLOSE_NOT_FOUND)
 
     async def drain(self) -> None:
-        """Send queued frames, forever (the connection's owner cancels it)."""
+        """Send queued events, forever (the connection's owner cancels it)."""
         while True:
             await self._ready.wait()
             self._ready.clear()
+            if self._recheck:
+                self._recheck = False
+                await self.catch_up()
             while self._queue:
-                message_id, frame = self._queue.popleft()
+                event, frame = self._queue.popleft()
                 self._queued_bytes -= len(frame)
-                await self.send(message_id, frame)
+                await self.deliver(event, frame)
 
 
 class Hub:
@@ -143,12 +214,12 @@ class Hub:
         self._stop_revocations()
 
     def _deliver(self, event: Event) -> None:
-        if not isinstance(event, MessagePosted):  # other kinds: v2 frames, still to come
+        members = self._by_chat.get(event.chat_id)
+        if not members:
             return
-        message = event.message
-        frame = message_frame(message)  # rendered once for every local socket
-        for conn in list(self._by_chat.get(message.chat_id, ())):
-            conn.push(message.id, frame)
+        frame = event_frame(event)  # rendered once for every local socket
+        for conn in list(members):
+            conn.push(event, frame)
 
     def _revoked(self, revocation: Revocation) -> None:
         for conn in self.connections():
