@@ -413,6 +413,8 @@ async def test_every_domain_rule_is_a_message_the_server_sends(hasher: Argon2Has
     await record("create_chat", app.chats.create_chat(admin, crowd))
     room = await app.chats.create_chat(admin, ChatDraft("room"))
     await record("send_message", app.chats.send_message(admin, room.id, "\ud800", None))
+    await record("promote", app.membership.promote(admin, room.id, others[0].id))
+    await record("demote", app.membership.demote(admin, room.id, admin.id))
     for change in (
         AccountChange(password=rules_password()),
         AccountChange(current_password=rules_password()),
