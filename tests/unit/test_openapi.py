@@ -45,7 +45,7 @@ from adapters.http.wire import (
 )
 from adapters.http.ws.codes import ERROR_CODES, CloseCode, ErrorCode
 from adapters.http.ws.endpoint import CHAT_SOCKET
-from adapters.http.ws.frames import WsClientFrame, WsErrorFrame
+from adapters.http.ws.frames import EVENT_FRAMES, WsClientFrame, WsErrorFrame, fixed_type
 from chatcore import ChatDraft, Registration, Services, ValidationFailed, rules
 from chatcore.accounts import AccountChange
 from chatcore.admin import AccountEdit
@@ -456,6 +456,23 @@ def test_types_map_to_json_schema(document: dict[str, Any]) -> None:
     assert "required" not in schemas["AccountEdit"]
     validation = schemas["ValidationError"]["additionalProperties"]
     assert validation == {"type": "array", "items": {"type": "string"}, "minItems": 1}
+
+
+def test_the_events_list_documents_the_socket_frames_one_per_kind(
+    document: dict[str, Any],
+) -> None:
+    """One shape of an event: the REST catch-up lists the WebSocket's own frame classes,
+    each with its kind as a constant ``type``."""
+    schemas = document["components"]["schemas"]
+    events = schemas["Events"]["properties"]["events"]["items"]["anyOf"]
+    names = [item["$ref"].rsplit("/", 1)[1] for item in events]
+    assert sorted(names) == sorted(component_name(cls) for cls in EVENT_FRAMES.values())
+    for cls in EVENT_FRAMES.values():
+        frame = schemas[component_name(cls)]
+        assert frame["properties"]["type"] == {"const": fixed_type(cls)}
+        assert {"type", "chat_id", "seq"} <= set(frame["required"])
+    assert set(schemas["Chat"]["required"]) >= {"admins", "seq"}
+    assert schemas["Message"]["properties"]["edited_at"]["type"] == ["string", "null"]
 
 
 def test_security_schemes_and_public_operations(document: dict[str, Any]) -> None:
