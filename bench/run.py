@@ -1,7 +1,8 @@
 """chatcore benchmark, against the Django/DRF/Channels/Daphne baseline in the same run.
 
     .venv/bin/python bench/run.py [--quick] [--only NAME[,NAME]] [--baseline/--no-baseline]
-                                   [--out FILE] [--seed-venv DIR] [--clients N]
+                                   [--ceiling/--no-ceiling] [--out FILE] [--seed-venv DIR]
+                                   [--clients N] [--rest-concurrency N]
 
 Scenarios (``--only`` names): fanout, fanout_heavy, rest, history, idle_sockets,
 login_storm. Progress goes to stderr; one JSON document with every figure to stdout (and
@@ -173,6 +174,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         for k in ("latest", "before_deep", "after_middle")
     ]
     worst_hist = None if None in hist else max(hist)
+    to_ceiling = dig("rest", "ratios_to_ceiling", "sends_per_second_chatcore_over_ceiling")
     kib = dig("idle_sockets", "kib_per_socket")
     me = dig("login_storm", "me_during_storm", "latency", "p99_ms")
     losses = []
@@ -195,6 +197,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             rest,
             lambda v: v >= 20,
             ">= 20",
+        ),
+        check(
+            "REST sends/s with sockets attached, chatcore / ceiling (durable vs in memory)",
+            to_ceiling,
+            lambda v: v >= 0.5,
+            ">= 0.5",
         ),
         check(
             "history page p50 at the big chat / at 1k (worst of latest, before, after)",
@@ -220,6 +228,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller loads, about 3 minutes")
     parser.add_argument("--only", action="append", help=f"run only these: {', '.join(NAMES)}")
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--ceiling",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run fanout and rest against bench/ceiling.py (chatcore's routes and "
+        "uvicorn settings, from memory) and report chatcore / ceiling",
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON document here")
     parser.add_argument(
         "--seed-venv",
@@ -241,6 +256,9 @@ def main() -> int:
     )
     parser.add_argument("--clients", type=int, default=2, help="client processes for the fan-out")
     parser.add_argument(
+        "--rest-concurrency", type=int, help="concurrent HTTP clients in rest (default 16)"
+    )
+    parser.add_argument(
         "--idle-clients", type=int, default=4, help="client processes, idle sockets"
     )
     args = parser.parse_args()
@@ -250,6 +268,8 @@ def main() -> int:
         parser.error(f"unknown scenario(s) {unknown}; choose from {', '.join(NAMES)}")
     selected = [n for n in NAMES if not only or n in only]
     params = QUICK if args.quick else FULL
+    if args.rest_concurrency:
+        params = {**params, "rest": {**params["rest"], "concurrency": args.rest_concurrency}}
 
     workdir = Path(tempfile.mkdtemp(prefix="chatcore-bench-"))
     cfg = servers.Config(workdir, args.seed_venv, WS_RATE, WS_RATE, args.profile)
@@ -283,6 +303,13 @@ def main() -> int:
         log(msg)
     elif not with_baseline:
         skipped.append("baseline skipped by --no-baseline; no comparisons in this run")
+    if args.ceiling:
+        notes.append(
+            "fanout and rest also run against bench/ceiling.py: Starlette and uvicorn under "
+            "chatcore's own uvicorn settings, serving the same routes and frames from memory "
+            "(plain tokens, no hashing, no database); ratios_to_ceiling gives chatcore / "
+            "ceiling and each side's server CPU per send."
+        )
 
     document: dict[str, Any] = {
         "benchmark": "chatcore vs seed_django (Django + DRF + Channels + Daphne) baseline",
@@ -322,11 +349,13 @@ def main() -> int:
         p = params[name]
         log(f"{name}: {p}")
         if name == "fanout":
-            results[name] = scenarios.fanout_pair(cfg, with_baseline, clients=args.clients, **p)
+            results[name] = scenarios.fanout_pair(
+                cfg, with_baseline, args.ceiling, clients=args.clients, **p
+            )
         elif name == "fanout_heavy":
-            results[name] = scenarios.fanout_pair(cfg, False, clients=args.clients, **p)
+            results[name] = scenarios.fanout_pair(cfg, False, False, clients=args.clients, **p)
         elif name == "rest":
-            results[name] = scenarios.rest_pair(cfg, with_baseline, clients=2, **p)
+            results[name] = scenarios.rest_pair(cfg, with_baseline, args.ceiling, clients=2, **p)
         elif name == "history":
             results[name] = guarded(lambda p=p: scenarios.history(cfg, **p))
         elif name == "idle_sockets":

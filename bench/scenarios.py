@@ -115,8 +115,37 @@ def tag() -> str:
     return "b" + secrets.token_hex(4)
 
 
+STARTERS = {"chatcore": servers.chatcore, "baseline": servers.baseline, "ceiling": servers.ceiling}
+
+
 def server_for(cfg: Config, which: str, label: str) -> Server:
-    return servers.chatcore(cfg, label) if which == "chatcore" else servers.baseline(cfg, label)
+    return STARTERS[which](cfg, label)
+
+
+def sides(with_baseline: bool, with_ceiling: bool) -> list[str]:
+    """The servers a paired scenario runs, chatcore first."""
+    return ["chatcore"] + ["baseline"] * with_baseline + ["ceiling"] * with_ceiling
+
+
+def per_send_us(resources: dict[str, Any], sends: int) -> float | None:
+    """The server's CPU time (all its threads) per stored send, in microseconds."""
+    used = resources.get("server_cpu_seconds")
+    return None if used is None or not sends else round(used / sends * 1e6, 1)
+
+
+def ceiling_ratios(out: dict[str, Any], rate: str) -> None:
+    """chatcore over the ceiling: its rate and its server CPU per send, both sides'."""
+    if "ceiling" not in out:
+        return
+    c, top = out["chatcore"], out["ceiling"]
+    out["ratios_to_ceiling"] = {
+        f"{rate}_chatcore_over_ceiling": ratio(c.get(rate), top.get(rate)),
+        "server_cpu_us_per_send_chatcore": c.get("server_cpu_us_per_send"),
+        "server_cpu_us_per_send_ceiling": top.get("server_cpu_us_per_send"),
+        "server_cpu_per_send_chatcore_over_ceiling": ratio(
+            c.get("server_cpu_us_per_send"), top.get("server_cpu_us_per_send")
+        ),
+    }
 
 
 @attrs.define
@@ -241,6 +270,7 @@ def fanout(
         "client_cpu_cores_busy": round(sum(r["cpu_seconds"] for r in results) / wall, 2)
         if wall == wall
         else None,
+        "server_cpu_us_per_send": per_send_us(resources, chats * members * messages),
         **resources,
     }
 
@@ -255,6 +285,7 @@ FANOUT_RULE = (
 def fanout_pair(
     cfg: Config,
     with_baseline: bool,
+    with_ceiling: bool,
     repeats: int,
     chats: int,
     members: int,
@@ -262,11 +293,12 @@ def fanout_pair(
     clients: int,
 ) -> dict[str, Any]:
     out = paired(
-        with_baseline,
+        sides(with_baseline, with_ceiling),
         repeats,
         lambda which: fanout(cfg, which, chats, members, messages, clients),
         {
             "delivered_per_second": ("delivered_per_second",),
+            "server_cpu_us_per_send": ("server_cpu_us_per_send",),
             "p50_ms": ("latency", "p50_ms"),
             "p99_ms": ("latency", "p99_ms"),
             "server_cpu_cores_busy": ("server_cpu_cores_busy",),
@@ -283,19 +315,19 @@ def fanout_pair(
             "p99_latency_baseline_over_chatcore": ratio(b.get("p99_ms"), c.get("p99_ms")),
             "p50_latency_baseline_over_chatcore": ratio(b.get("p50_ms"), c.get("p50_ms")),
         }
+    ceiling_ratios(out, "delivered_per_second")
     return {"rule": FANOUT_RULE, **out}
 
 
 def paired(
-    with_baseline: bool,
+    sides: list[str],
     repeats: int,
     run: Callable[[str], dict[str, Any]],
     figures: dict[str, tuple[str, ...]],
 ) -> dict[str, Any]:
-    """``repeats`` runs per server, alternating chatcore and baseline (so a noisy stretch
-    of the shared machine hits both); per server the median of each figure over its runs,
-    and lost / duplicate / error counts summed over them. Every run is kept under "runs"."""
-    sides = ["chatcore", "baseline"] if with_baseline else ["chatcore"]
+    """``repeats`` runs per server, alternating the servers (so a noisy stretch of the
+    shared machine hits each); per server the median of each figure over its runs, and
+    lost / duplicate / error counts summed over them. Every run is kept under "runs"."""
     runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     for _ in range(repeats):
         for side in sides:
@@ -401,6 +433,7 @@ def rest(
         "sockets_closed_early": heard["closed_early"],
         "delivery_latency": summary_ms(heard["latencies"]),
         "client_cpu_seconds": round(heard["cpu_seconds"] + sum(r["cpu_seconds"] for r in sent), 2),
+        "server_cpu_us_per_send": per_send_us(resources, created),
         **resources,
     }
 
@@ -408,6 +441,7 @@ def rest(
 def rest_pair(
     cfg: Config,
     with_baseline: bool,
+    with_ceiling: bool,
     repeats: int,
     sockets: int,
     concurrency: int,
@@ -415,11 +449,12 @@ def rest_pair(
     clients: int,
 ) -> dict[str, Any]:
     out = paired(
-        with_baseline,
+        sides(with_baseline, with_ceiling),
         repeats,
         lambda which: rest(cfg, which, sockets, concurrency, count, clients),
         {
             "sends_per_second": ("sends_per_second",),
+            "server_cpu_us_per_send": ("server_cpu_us_per_send",),
             "request_p50_ms": ("request_latency", "p50_ms"),
             "request_p99_ms": ("request_latency", "p99_ms"),
             "delivery_p99_ms": ("delivery_latency", "p99_ms"),
@@ -437,6 +472,7 @@ def rest_pair(
                 b.get("request_p99_ms"), c.get("request_p99_ms")
             ),
         }
+    ceiling_ratios(out, "sends_per_second")
     return out
 
 

@@ -138,6 +138,17 @@ def chatcore(cfg: Config, tag: str, db: Path | None = None) -> Server:
     return Server("chatcore", argv, env, port, db, db.with_suffix(".log"), REPO)
 
 
+def ceiling(cfg: Config, tag: str) -> Server:
+    """The ceiling (bench/ceiling.py): chatcore's routes and uvicorn settings, from memory."""
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix=f"ceiling-{tag}-", dir=cfg.workdir))
+    argv = [sys.executable, str(REPO / "bench" / "ceiling.py"), "--port", str(port)]
+    argv += ["--host", HOST, "--log-level", "warning"]
+    # Its database path is never opened: the field only names where its log goes.
+    db = workdir / "none.sqlite3"
+    return Server("ceiling", argv, cfg.chatcore_env(), port, db, db.with_suffix(".log"), REPO)
+
+
 def baseline(cfg: Config, tag: str) -> Server:
     port = free_port()
     db = Path(tempfile.mkdtemp(prefix=f"seed-{tag}-", dir=cfg.workdir)) / "db.sqlite3"

@@ -70,10 +70,13 @@ def config(
     reload: bool = False,
     log_level: str = "info",
     settings: Settings | None = None,
+    app: str = APP,
 ) -> uvicorn.Config:
+    """chatcore's uvicorn settings; ``app`` names another factory to run under the very
+    same ones (the benchmark's ceiling server does)."""
     settings = settings or Settings.from_env()
     return LimitedConfig(
-        APP,
+        app,
         limits=settings.connection_limits(),
         factory=True,
         host=host,

@@ -159,17 +159,26 @@ async def _caller(request: Request, services: Services, admin_only: bool) -> Cre
 def endpoint(
     op: Operation, services: Services, config: Config
 ) -> Callable[[Request], Awaitable[Response]]:
+    # What the table says, read once here rather than on every request.
+    auth, names, query_cls, body_cls, handler = (
+        op.auth,
+        op.path_params,
+        op.query,
+        op.body,
+        op.handler,
+    )
+
     async def handle(request: Request) -> Response:
         credential = None
-        if op.auth:
+        if auth:
             credential = await _caller(request, services, op.admin_only)
-        path = _path_ints(request, op.path_params)
-        query = structure(dict(request.query_params), op.query) if op.query else None
+        path = _path_ints(request, names) if names else {}
+        query = structure(dict(request.query_params), query_cls) if query_cls else None
         body: object = None
-        if op.body:
-            fields = await read_fields(request, config.max_body_bytes, op.body)
-            body = structure_body(fields, op.body)
-        return await op.handler(Call(request, services, config, credential, path, query, body))
+        if body_cls:
+            fields = await read_fields(request, config.max_body_bytes, body_cls)
+            body = structure_body(fields, body_cls)
+        return await handler(Call(request, services, config, credential, path, query, body))
 
     handle.__name__ = op.name
     return handle
@@ -179,7 +188,9 @@ def starlette_routes(
     operations: Sequence[Operation], services: Services, config: Config
 ) -> list[BaseRoute]:
     """Each operation at its path and at the same path without the trailing slash (no
-    redirect, which would drop a POST body); operations sharing a path share a route."""
+    redirect, which would drop a POST body), both spellings matched by one route: the
+    router tries routes in turn, and every request pays for each one tried before its
+    own. Operations sharing a path share a route."""
     by_path: dict[str, dict[str, Operation]] = {}
     for op in operations:
         by_path.setdefault(op.path, {})[op.method] = op
@@ -203,9 +214,12 @@ def starlette_routes(
             response: Response = await handler(request)
             return response
 
-        pattern = id_pattern(path)
-        for variant in (pattern, pattern.rstrip("/")):
-            routes.append(_EveryMethod(variant, dispatch, methods=list(handlers)))
+        # One route matches both spellings (the router tries routes in turn, and every
+        # request pays for each one tried before its own).
+        route = _EveryMethod(id_pattern(path), dispatch, methods=list(handlers))
+        if path.endswith("/"):
+            route.path_regex = re.compile(route.path_regex.pattern.removesuffix("/$") + "/?$")
+        routes.append(route)
     return routes
 
 

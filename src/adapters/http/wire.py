@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections.abc
 import functools
 import json
+import operator
 import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -365,11 +366,16 @@ def structure_body(data: object, cls: type[T]) -> T:
     ``cls`` does not take (one rule for every body: a field the server would drop is a
     400 naming it, never a silent 200)."""
     if isinstance(data, Mapping) and not ignores_unknown_fields():
-        names = {f.name for f in attrs.fields(typing.cast(Any, cls))}
+        names = _field_names(typing.cast(Any, cls))
         unknown = [key for key in data if key not in names]
         if unknown:
             raise ValidationFailed({str(key): [UNKNOWN_FIELD] for key in unknown})
     return structure(data, cls)
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in attrs.fields(typing.cast(Any, cls)))
 
 
 def form_fields(form: Any, cls: type) -> dict[str, object]:
@@ -435,29 +441,50 @@ def _plan(cls: Any) -> list[tuple[str, str, Any]]:
     return [(f.name, f.metadata.get("source", f.name), hints[f.name]) for f in fields]
 
 
-def _convert(kind: Any, value: Any) -> Any:
-    if value is None:
-        return None
+Convert = typing.Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _converter_for(kind: Any) -> Convert:
+    """How a domain value becomes the value of a wire field of type ``kind``: worked out
+    once per field, not on every response (every reply and frame goes through here)."""
     if attrs.has(kind):
-        return project(kind, value)
-    origin = typing.get_origin(kind)
-    args = typing.get_args(kind)
+        build = _projector(kind)
+        return lambda value: None if value is None else build(value, {})
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is list:
-        return [_convert(args[0], v) for v in value]
+        item = _converter_for(args[0])
+        return lambda value: None if value is None else [item(v) for v in value]
     if args and type(None) in args:  # X | None
         (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, value)
-    return value
+        return _converter_for(inner)
+    return _same
+
+
+@functools.cache
+def _projector(cls: Any) -> typing.Callable[[object, Mapping[str, object]], Any]:
+    fields = [
+        (name, operator.attrgetter(src), _converter_for(kind)) for name, src, kind in _plan(cls)
+    ]
+
+    def build(obj: object, extra: Mapping[str, object]) -> Any:
+        values = {
+            name: extra[name] if name in extra else convert(get(obj))
+            for name, get, convert in fields
+        }
+        return cls(**values)
+
+    return build
 
 
 def project(cls: type[T], obj: object, **extra: object) -> T:
     """Build the wire object ``cls`` from a domain object (fields by name or by their
     ``source``), nested wire objects included; ``extra`` supplies fields it lacks."""
-    values = {
-        name: extra[name] if name in extra else _convert(kind, getattr(obj, src))
-        for name, src, kind in _plan(typing.cast(Any, cls))
-    }
-    return cls(**values)
+    built: T = _projector(typing.cast(Any, cls))(obj, extra)
+    return built
 
 
 def render(value: object) -> bytes:
@@ -465,9 +492,14 @@ def render(value: object) -> bytes:
     return dumps(converter.unstructure(value))
 
 
+# Built once: json.dumps with any option builds a new encoder on every call.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_COMPACT_ASCII = json.JSONEncoder(separators=(",", ":"))
+
+
 def dumps(data: object) -> bytes:
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = _COMPACT.encode(data)
     try:
         return text.encode()
     except UnicodeEncodeError:  # a lone surrogate echoed from input: escape it instead
-        return json.dumps(data, separators=(",", ":")).encode()
+        return _COMPACT_ASCII.encode(data).encode()

@@ -205,7 +205,13 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         "is_active": (bool,),
         "password_hash": (str,),
     },
-    "chat": {"id": (int,), "name": (str,), "created_at": (str,), "participant_ids": (list,)},
+    "chat": {
+        "id": (int,),
+        "name": (str,),
+        "created_at": (str,),
+        "participant_ids": (list,),
+        "admin_ids": (list,),
+    },
     "message": {
         "id": (int,),
         "chat": (int,),
@@ -263,6 +269,10 @@ def _header(record: dict[str, Any]) -> LastIds:
     return LastIds(*values)
 
 
+# Fields an older archive may lack: a chat's admins came with the event log.
+_OPTIONAL: dict[str, set[str]] = {"chat": {"admin_ids"}}
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -270,10 +280,13 @@ def _is_int(value: object) -> bool:
 def _checked(record: dict[str, Any], kind: str) -> dict[str, Any]:
     fields = _FIELDS[kind]
     keys = set(record) - {"type"}
-    if keys != set(fields):
-        missing, extra = sorted(set(fields) - keys), sorted(keys - set(fields))
+    optional = _OPTIONAL.get(kind, set())
+    if not set(fields) - optional <= keys <= set(fields):
+        missing, extra = sorted(set(fields) - optional - keys), sorted(keys - set(fields))
         raise Malformed(f"{kind}: missing {missing}, unknown {extra}")
     for name, types in fields.items():
+        if name not in record:
+            continue
         value = record[name]
         if not isinstance(value, types) or (int in types and isinstance(value, bool)):
             raise Malformed(
@@ -307,7 +320,7 @@ def _chat(record: dict[str, Any]) -> StoredChat:
     if not all(_is_int(member) for member in members):
         raise Malformed("chat participant_ids: ids must be whole numbers")
     admins = record.get("admin_ids", [])  # absent from archives made before chat admins
-    if not isinstance(admins, list) or not all(_is_int(admin) for admin in admins):
+    if not all(_is_int(admin) for admin in admins):
         raise Malformed("chat admin_ids: ids must be whole numbers")
     created = _moment(record["created_at"], "created_at")
     return StoredChat(record["id"], record["name"], created, tuple(members), tuple(admins))
