@@ -192,8 +192,12 @@ class Api:
     USER_KEYS = frozenset({"id", "username", "user_type"})
     ME_KEYS = USER_KEYS | {"email", "date_joined", "is_admin"}
     AUTH_KEYS = ME_KEYS | {"token"}
-    CHAT_KEYS = frozenset({"id", "name", "participants", "created_at", "last_message"})
-    MESSAGE_KEYS = frozenset({"id", "chat", "sender", "content", "timestamp", "client_id"})
+    CHAT_KEYS = frozenset(
+        {"id", "name", "participants", "created_at", "last_message", "admins", "seq"}
+    )
+    MESSAGE_KEYS = frozenset(
+        {"id", "chat", "sender", "content", "timestamp", "client_id", "edited_at"}
+    )
     ADMIN_USER_KEYS = frozenset(
         {"id", "username", "email", "user_type", "date_joined", "is_admin", "is_active"}
     )
@@ -375,6 +379,8 @@ class Api:
         assert isinstance(message["content"], str)
         self.assert_time(message["timestamp"])
         assert message["client_id"] is None or isinstance(message["client_id"], str)
+        if message["edited_at"] is not None:
+            assert self.assert_time(message["edited_at"]) >= self.assert_time(message["timestamp"])
 
     def assert_chat(self, chat: Any) -> None:
         assert isinstance(chat, dict), chat
@@ -385,6 +391,11 @@ class Api:
         for user in chat["participants"]:
             self.assert_user(user)
         self.assert_time(chat["created_at"])
+        assert chat["admins"] == sorted(set(chat["admins"])), chat["admins"]
+        assert set(chat["admins"]) <= {user["id"] for user in chat["participants"]}
+        assert chat["admins"], "a chat always has an admin"
+        assert isinstance(chat["seq"], int), chat["seq"]
+        assert chat["seq"] >= 0, chat["seq"]
         if chat["last_message"] is not None:
             self.assert_message(chat["last_message"])
             assert chat["last_message"]["chat"] == chat["id"]

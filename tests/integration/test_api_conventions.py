@@ -135,9 +135,10 @@ def test_unknown_chat_send_is_404(client: httpx.Client, api: Any, world: dict[st
         ("DELETE", "/api/chats/"),
         ("GET", "/api/chats/{chat}/send_message/"),
         ("POST", "/api/chats/{chat}/messages/"),
-        ("PATCH", "/api/messages/{message}/"),
+        ("PUT", "/api/messages/{message}/"),
         ("POST", "/api/users/"),
-        ("DELETE", "/api/chats/{chat}/"),
+        ("POST", "/api/chats/{chat}/"),
+        ("GET", "/api/chats/{chat}/leave/"),
     ],
 )
 def test_wrong_method_is_405_detail(

@@ -197,7 +197,18 @@ def _everything(http: httpx.Client, api: Any, admin: str, tokens: list[str]) -> 
             answers.append(http.get(path, headers=api.auth(token)).json())
     for chat in answers[1]:
         answers.append(http.get(f"/api/chats/{chat['id']}/", headers=api.auth(tokens[1])).json())
-    return answers
+    return _without_seq(answers)
+
+
+def _without_seq(answer: Any) -> Any:
+    """An answer without its chats' ``seq``: an archive carries no event log, so a loaded
+    chat's stream starts anew; everything else answers the same."""
+    if isinstance(answer, list):
+        return [_without_seq(item) for item in answer]
+    if isinstance(answer, dict):
+        chat = "participants" in answer
+        return {k: _without_seq(v) for k, v in answer.items() if not (chat and k == "seq")}
+    return answer
 
 
 def test_export_then_import_into_a_fresh_file_answers_the_same(

@@ -44,7 +44,7 @@ RUNNABLE = "sh"
 OUTPUT = ("json", "text")
 MARKER = re.compile(r"#\s*->\s*(\d{3})\b")
 # Values that differ from run to run: compared by type only.
-VOLATILE = frozenset({"token", "timestamp", "date_joined", "created_at"})
+VOLATILE = frozenset({"token", "timestamp", "date_joined", "created_at", "edited_at"})
 DEADLINE = 180.0
 UPDATE = os.environ.get("CHATCORE_UPDATE_README") == "1"
 WIDTH = 96  # shown JSON: values that fit stay on one line

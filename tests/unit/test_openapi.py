@@ -45,7 +45,7 @@ from adapters.http.wire import (
 )
 from adapters.http.ws.codes import ERROR_CODES, CloseCode, ErrorCode
 from adapters.http.ws.endpoint import CHAT_SOCKET
-from adapters.http.ws.frames import WsClientFrame, WsErrorFrame
+from adapters.http.ws.frames import EVENT_FRAMES, WsClientFrame, WsErrorFrame, fixed_type
 from chatcore import ChatDraft, Registration, Services, ValidationFailed, rules
 from chatcore.accounts import AccountChange
 from chatcore.admin import AccountEdit
@@ -414,6 +414,8 @@ async def test_every_domain_rule_is_a_message_the_server_sends(hasher: Argon2Has
     await record("create_chat", app.chats.create_chat(admin, crowd))
     room = await app.chats.create_chat(admin, ChatDraft("room"))
     await record("send_message", app.chats.send_message(admin, room.id, "\ud800", None))
+    await record("promote", app.membership.promote(admin, room.id, others[0].id))
+    await record("demote", app.membership.demote(admin, room.id, admin.id))
     for change in (
         AccountChange(password=rules_password()),
         AccountChange(current_password=rules_password()),
@@ -455,6 +457,23 @@ def test_types_map_to_json_schema(document: dict[str, Any]) -> None:
     assert "required" not in schemas["AccountEdit"]
     validation = schemas["ValidationError"]["additionalProperties"]
     assert validation == {"type": "array", "items": {"type": "string"}, "minItems": 1}
+
+
+def test_the_events_list_documents_the_socket_frames_one_per_kind(
+    document: dict[str, Any],
+) -> None:
+    """One shape of an event: the REST catch-up lists the WebSocket's own frame classes,
+    each with its kind as a constant ``type``."""
+    schemas = document["components"]["schemas"]
+    events = schemas["Events"]["properties"]["events"]["items"]["anyOf"]
+    names = [item["$ref"].rsplit("/", 1)[1] for item in events]
+    assert sorted(names) == sorted(component_name(cls) for cls in EVENT_FRAMES.values())
+    for cls in EVENT_FRAMES.values():
+        frame = schemas[component_name(cls)]
+        assert frame["properties"]["type"] == {"const": fixed_type(cls)}
+        assert {"type", "chat_id", "seq"} <= set(frame["required"])
+    assert set(schemas["Chat"]["required"]) >= {"admins", "seq"}
+    assert schemas["Message"]["properties"]["edited_at"]["type"] == ["string", "null"]
 
 
 def test_security_schemes_and_public_operations(document: dict[str, Any]) -> None:

@@ -10,17 +10,22 @@ from starlette.responses import Response
 
 from chatcore.accounts import AccountChange, Registration
 from chatcore.admin import AccountEdit
-from chatcore.chats import ChatDraft
+from chatcore.chats import EVENTS_DEFAULT, ChatDraft
+from chatcore.membership import ChatEdit, ChatMembers
 from chatcore.model import Page, Session
 from chatcore.paging import Window, chat_cursor
 
 from .auth import clear_session_cookies, set_session_cookies
 from .routes import Call, Operation, respond
 from .wire import (
+    AdminIn,
     AdminUserOut,
     ChatOut,
+    ChatPutIn,
     ChatsQuery,
     Detail,
+    EditIn,
+    EventsQuery,
     ListQuery,
     LoginIn,
     MeOut,
@@ -33,6 +38,7 @@ from .wire import (
     WindowQuery,
     project,
 )
+from .ws.frames import EventsOut, event_wire
 
 
 async def _session_reply(call: Call, session: Session, status: int) -> Response:
@@ -201,6 +207,106 @@ async def get_message(call: Call) -> Response:
     return respond(project(MessageOut, message))
 
 
+# Chats that change
+
+
+def _chat_reply(chat: Any) -> Response:
+    return respond(project(ChatOut, chat))
+
+
+def _done() -> Response:
+    return Response(status_code=204)
+
+
+async def update_chat(call: Call) -> Response:
+    """Rename the chat and/or replace its participants (admins only): given lists
+    replace the membership (you stay in), lists left out leave it as it is."""
+    body: ChatEdit = call.body
+    return _chat_reply(await call.services.membership.update_chat(call.user, _chat(call), body))
+
+
+async def replace_chat(call: Call) -> Response:
+    """As PATCH, with ``name`` required."""
+    body: ChatPutIn = call.body
+    chat = await call.services.membership.update_chat(call.user, _chat(call), body.edit())
+    return _chat_reply(chat)
+
+
+async def delete_chat(call: Call) -> Response:
+    """Delete the chat with its history, for everyone (admins only)."""
+    await call.services.membership.delete_chat(call.user, _chat(call))
+    return _done()
+
+
+async def add_participants(call: Call) -> Response:
+    """Add people to the chat (admins only); someone already in is no error. New
+    participants see the whole history."""
+    body: ChatMembers = call.body
+    chat = await call.services.membership.add_participants(call.user, _chat(call), body)
+    return _chat_reply(chat)
+
+
+async def remove_participant(call: Call) -> Response:
+    """An admin removes someone, or anyone removes themselves (leaving). When the
+    last admin goes, the longest-standing participant becomes admin; when the last
+    participant goes, the chat is deleted."""
+    user_id = call.path["user_id"]
+    await call.services.membership.remove_participant(call.user, _chat(call), user_id)
+    return _done()
+
+
+async def leave_chat(call: Call) -> Response:
+    """Leave the chat: as removing yourself."""
+    await call.services.membership.leave(call.user, _chat(call))
+    return _done()
+
+
+async def promote(call: Call) -> Response:
+    """Make a participant an admin of the chat too (admins only)."""
+    body: AdminIn = call.body
+    chat = await call.services.membership.promote(call.user, _chat(call), body.user_id)
+    return _chat_reply(chat)
+
+
+async def demote(call: Call) -> Response:
+    """Make an admin (yourself too) a member again (admins only); never the last one."""
+    user_id = call.path["user_id"]
+    return _chat_reply(await call.services.membership.demote(call.user, _chat(call), user_id))
+
+
+def _chat(call: Call) -> int:
+    return call.path["chat_id"]
+
+
+async def edit_message(call: Call) -> Response:
+    """The sender replaces a message's content (the rules of a send); ``edited_at``
+    is set."""
+    body: EditIn = call.body
+    message = await call.services.chats.edit_message(
+        call.user, call.path["message_id"], body.content
+    )
+    return respond(project(MessageOut, message))
+
+
+async def delete_message(call: Call) -> Response:
+    """The sender, or an admin of the chat, deletes a message: from then on it is in no
+    response, list or replay, to anyone."""
+    await call.services.chats.delete_message(call.user, call.path["message_id"])
+    return _done()
+
+
+async def chat_events(call: Call) -> Response:
+    """The chat's events after ``since``, in seq order, each as the frame a socket is
+    sent, and the chat's latest seq: how a client without a socket catches up. Events
+    show things as they are now: an edited message its latest content, and every event
+    of a message deleted since reads as `message_deleted` at its own seq."""
+    q: EventsQuery = call.query
+    since = 0 if q.since is None else q.since
+    limit = EVENTS_DEFAULT if q.limit is None else q.limit
+    events, seq = await call.services.chats.chat_events(call.user, _chat(call), since, limit)
+    return respond(EventsOut([event_wire(e) for e in events], seq))
+
+
 # Administration
 
 
@@ -260,6 +366,7 @@ def _ok(wire: object, status: int = 200, *errors: Mapping[int, object]) -> dict[
 AUTH = {401: Detail}
 INVALID = {400: dict}
 HIDDEN = {404: Detail}
+FORBIDDEN = {403: Detail}  # a participant without the right (an outsider gets 404)
 THROTTLED = {429: Detail}
 ADMIN = {404: Detail}  # to anyone but an admin, with or without credentials
 
@@ -291,6 +398,29 @@ OPERATIONS: list[Operation] = [
               _ok(list[MessageOut], 200, INVALID, AUTH), query=MessagesQuery),
     Operation("GET", "/api/messages/{message_id}/", get_message, "Get a message", "messages",
               _ok(MessageOut, 200, AUTH, HIDDEN)),
+    Operation("PATCH", "/api/chats/{chat_id}/", update_chat, "Change a chat", "chats",
+              _ok(ChatOut, 200, INVALID, AUTH, FORBIDDEN, HIDDEN), body=ChatEdit),
+    Operation("PUT", "/api/chats/{chat_id}/", replace_chat, "Replace a chat", "chats",
+              _ok(ChatOut, 200, INVALID, AUTH, FORBIDDEN, HIDDEN), body=ChatPutIn),
+    Operation("DELETE", "/api/chats/{chat_id}/", delete_chat, "Delete a chat", "chats",
+              _ok(None, 204, AUTH, FORBIDDEN, HIDDEN)),
+    Operation("POST", "/api/chats/{chat_id}/participants/", add_participants,
+              "Add participants", "chats",
+              _ok(ChatOut, 200, INVALID, AUTH, FORBIDDEN, HIDDEN), body=ChatMembers),
+    Operation("DELETE", "/api/chats/{chat_id}/participants/{user_id}/", remove_participant,
+              "Remove a participant", "chats", _ok(None, 204, AUTH, FORBIDDEN, HIDDEN)),
+    Operation("POST", "/api/chats/{chat_id}/leave/", leave_chat, "Leave a chat", "chats",
+              _ok(None, 204, AUTH, HIDDEN)),
+    Operation("POST", "/api/chats/{chat_id}/admins/", promote, "Make an admin", "chats",
+              _ok(ChatOut, 200, INVALID, AUTH, FORBIDDEN, HIDDEN), body=AdminIn),
+    Operation("DELETE", "/api/chats/{chat_id}/admins/{user_id}/", demote, "Remove an admin",
+              "chats", _ok(ChatOut, 200, INVALID, AUTH, FORBIDDEN, HIDDEN)),
+    Operation("GET", "/api/chats/{chat_id}/events/", chat_events, "List a chat's events",
+              "chats", _ok(EventsOut, 200, INVALID, AUTH, HIDDEN), query=EventsQuery),
+    Operation("PATCH", "/api/messages/{message_id}/", edit_message, "Edit a message",
+              "messages", _ok(MessageOut, 200, INVALID, AUTH, FORBIDDEN, HIDDEN), body=EditIn),
+    Operation("DELETE", "/api/messages/{message_id}/", delete_message, "Delete a message",
+              "messages", _ok(None, 204, AUTH, FORBIDDEN, HIDDEN)),
     Operation("GET", "/api/admin/users/", admin_list_users, "List accounts", "admin",
               _ok(list[AdminUserOut], 200, INVALID, ADMIN), query=UsersQuery,
               admin_only=True),

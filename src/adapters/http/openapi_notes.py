@@ -27,13 +27,24 @@ from chatcore.accounts import (
     Registration,
 )
 from chatcore.admin import AccountEdit
-from chatcore.chats import UNKNOWN_ID, UNKNOWN_NAME, ChatDraft
+from chatcore.chats import EVENTS_DEFAULT, EVENTS_MAX, UNKNOWN_ID, UNKNOWN_NAME, ChatDraft
 from chatcore.errors import NON_FIELD, AuthenticationFailed, NotFound
+from chatcore.membership import ChatEdit, ChatMembers
 from chatcore.model import UserType
+from chatcore.roster import LAST_ADMIN
 
 from .auth import CSRF_COOKIE, NOT_PROVIDED, SESSION_COOKIE
 from .problems import AUTH_SCHEME, HTTP_DETAILS
-from .wire import NOT_AN_INTEGER, ChatOut, LoginIn, MessageOut, SendIn
+from .wire import (
+    NOT_AN_INTEGER,
+    ChatOut,
+    ChatPutIn,
+    EventsQuery,
+    LoginIn,
+    MessageOut,
+    MessagesQuery,
+    SendIn,
+)
 from .ws.codes import RATE_LIMITED, RATE_LIMITED_MESSAGE
 from .ws.frames import WsChatUpdatedFrame, WsErrorFrame, WsEventFrame
 
@@ -155,6 +166,14 @@ PASSWORD_SCHEMA: Final = {
     "pattern": Derived(not_all_digits),
 }
 
+# The bodies that name participants, and what their lists do.
+PARTICIPANT_LISTS: Final = (
+    (ChatDraft, "to add"),
+    (ChatEdit, "who are to be in the chat (you stay in); left out: as it is"),
+    (ChatPutIn, "who are to be in the chat (you stay in); left out: as it is"),
+    (ChatMembers, "to add (someone already in is no error)"),
+)
+
 FIELDS: Final[dict[tuple[type, str], Note]] = {
     # ids and references
     (object, "id"): Note("Unique id.", 1, ID),
@@ -235,14 +254,44 @@ FIELDS: Final[dict[tuple[type, str], Note]] = {
         "Everyone in the chat, the creator included.",
         [{}, {"id": 2, "username": "bob", "user_type": "student"}],
     ),
-    (ChatDraft, "participant_ids"): Note(
-        "Ids of the users to add; duplicates are ignored, unknown ids are a 400 naming them.",
-        schema={"items": ID},
+    **{
+        (cls, "participant_ids"): Note(
+            f"Ids of the users {verb}; duplicates are ignored, unknown ids are a 400 naming them.",
+            schema={"items": ID},
+        )
+        for cls, verb in PARTICIPANT_LISTS
+    },
+    **{
+        (cls, "participant_usernames"): Note(
+            f"Usernames {verb} (case ignored), instead of or besides ids; unknown ones are a "
+            "400 naming them.",
+            ["bob"],
+        )
+        for cls, verb in PARTICIPANT_LISTS
+    },
+    (object, "admins"): Note("Ids of the chat's admins, ascending.", [1]),
+    (object, "seq"): Note(
+        "The seq of the chat's latest event: 1, 2, 3, ... per chat, no gap, no reuse; 0 "
+        "for a chat nothing happened in since its creation.",
+        12,
+        {"minimum": 0, "format": "int64"},
     ),
-    (ChatDraft, "participant_usernames"): Note(
-        "Usernames to add (case ignored), instead of or besides ids; unknown ones are a 400 "
-        "naming them.",
-        ["bob"],
+    (object, "edited_at"): Note("When the message was last edited (UTC), or null.", SENT),
+    (object, "by"): Note("Who made the change."),
+    (object, "user"): Note("The participant the change is about."),
+    (object, "events"): Note("The events, in seq order."),
+    (WsEventFrame, "message"): Note("The message, as it is now."),
+    (WsEventFrame, "chat"): Note("The chat, as it is now."),
+    (MessagesQuery, "chat"): Note("Only the messages of this chat.", 7, ID),
+    (EventsQuery, "since"): Note(
+        "Only the events after this seq; 0 (the default) for all.",
+        0,
+        {"format": "int64", "minimum": 0, "maximum": rules.MAX_ID},
+    ),
+    (EventsQuery, "limit"): Note(
+        f"At most this many events: {EVENTS_DEFAULT} by default, {EVENTS_MAX} at most.",
+        100,
+        {"maximum": EVENTS_MAX},
     ),
     (object, "created_at"): Note("When the chat was created (UTC).", CREATED),
     (object, "last_message"): Note("The newest message, or null for a chat without any."),
@@ -277,7 +326,6 @@ FIELDS: Final[dict[tuple[type, str], Note]] = {
     ),
     (object, "before"): Note("Page back: only items with a smaller id than this one.", 128, ID),
     (object, "after"): Note("Page forward: only items with a greater id than this one.", 100, ID),
-    (object, "chat"): Note("Only the messages of this chat.", 7, ID),
     (object, "search"): Note(
         "Part of a username, case ignored.", "ali", {"maxLength": rules.SEARCH_MAX}
     ),
@@ -330,6 +378,17 @@ STATUS_TEXT: Final = {
     429: "Too many attempts: wait the seconds `Retry-After` gives.",
 }
 
+# The operations of a chat's admins.
+ADMINS_ONLY: Final = (
+    "update_chat",
+    "replace_chat",
+    "delete_chat",
+    "add_participants",
+    "remove_participant",
+    "promote",
+    "demote",
+)
+
 # (operation name, status) -> what that answer means for that operation in particular.
 RESPONSE_TEXT: Final = {
     ("send_message", 200): "A repeated `client_id`: the original message; nothing was stored.",
@@ -345,6 +404,19 @@ RESPONSE_TEXT: Final = {
     ("register", 429): "Too many sign-ups from this address in the last hour.",
     ("create_chat", 429): "You created too many chats in the last hour.",
     ("logout", 200): "That token or session no longer works; the others do.",
+    **{
+        (operation, 403): "You are in the chat but not one of its admins (or a request "
+        "authenticated by the session cookie lacks its `X-CSRFToken` header)."
+        for operation in ADMINS_ONLY
+    },
+    ("edit_message", 403): "You are in the chat but did not send the message (or a request "
+    "authenticated by the session cookie lacks its `X-CSRFToken` header).",
+    ("delete_message", 403): "You are in the chat but neither sent the message nor are an "
+    "admin of it (or a request authenticated by the session cookie lacks its `X-CSRFToken` "
+    "header).",
+    ("remove_participant", 204): "Removed (or left): they lose the chat at once, everywhere.",
+    ("delete_chat", 204): "Deleted, with its history, for everyone.",
+    ("delete_message", 204): "Deleted: from now on in no response, list or replay.",
 }
 
 DETAILS: Final = {
@@ -366,6 +438,9 @@ OPERATION_DETAILS: Final = {
 TOO_MANY_MEMBERS: Final = "A chat has at most {} participants."
 SELF_LOCKOUT: Final = "You cannot deactivate yourself or drop your own admin rights."
 SELF_DELETE: Final = "You cannot delete yourself."
+NOT_IN_CHAT: Final = 'User "{}" is not in this chat.'
+# The operations whose bodies name participants (by id or username).
+NAMING_PARTICIPANTS: Final = ("create_chat", "update_chat", "replace_chat", "add_participants")
 
 
 @attrs.frozen
@@ -427,7 +502,7 @@ DOMAIN_RULES: Final = (
     ),
     *(
         DomainRule(
-            ("create_chat",),
+            NAMING_PARTICIPANTS,
             field,
             template,
             "Depends on the accounts that exist and are active.",
@@ -439,7 +514,7 @@ DOMAIN_RULES: Final = (
     ),
     *(
         DomainRule(
-            ("create_chat",),
+            NAMING_PARTICIPANTS,
             field,
             rules.TOO_MANY,
             "Counts distinct users (duplicates are ignored), up to a deployment setting.",
@@ -447,10 +522,23 @@ DOMAIN_RULES: Final = (
         for field in ("participant_ids", "participant_usernames")
     ),
     DomainRule(
-        ("create_chat",),
+        NAMING_PARTICIPANTS,
         NON_FIELD,
         TOO_MANY_MEMBERS,
-        "Counts the users both lists and the creator name, up to a deployment setting.",
+        "Counts the users both lists and the creator (or those in the chat) name, up to a "
+        "deployment setting.",
+    ),
+    DomainRule(
+        ("promote",),
+        "user_id",
+        NOT_IN_CHAT,
+        "Depends on who is in the chat.",
+    ),
+    DomainRule(
+        ("demote",),
+        NON_FIELD,
+        LAST_ADMIN,
+        "Depends on who else is an admin: a chat keeps at least one.",
     ),
     *(
         DomainRule(
@@ -461,10 +549,10 @@ DOMAIN_RULES: Final = (
             "JSON Schema strings cannot exclude it.",
         )
         for field, operations in (
-            ("content", ("send_message",)),
+            ("content", ("send_message", "edit_message")),
             ("client_id", ("send_message",)),
-            ("name", ("create_chat",)),
-            ("participant_usernames", ("create_chat",)),
+            ("name", ("create_chat", "update_chat", "replace_chat")),
+            ("participant_usernames", NAMING_PARTICIPANTS),
             ("password", ("register",)),
             ("search", ("list_users", "admin_list_users")),
         )
@@ -514,6 +602,11 @@ INVALID_EXAMPLES: Final[dict[str, dict[str, list[str]]]] = {
     "admin_edit_user": {"user_type": ['"admin" is not a valid choice.']},
     "admin_delete_user": {NON_FIELD: ["You cannot delete yourself."]},
     "list_users": {"search": [rules.too_long(rules.SEARCH_MAX)]},
+    "update_chat": {"participant_usernames": [UNKNOWN_NAME.format("carol")]},
+    "add_participants": {"participant_usernames": [UNKNOWN_NAME.format("carol")]},
+    "promote": {"user_id": [NOT_IN_CHAT.format(5)]},
+    "demote": {NON_FIELD: [LAST_ADMIN]},
+    "chat_events": {"limit": [f"Ensure this value is between 1 and {EVENTS_MAX}."]},
 }
 QUERY_INVALID: Final = NOT_AN_INTEGER
 

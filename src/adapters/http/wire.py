@@ -12,7 +12,7 @@ import json
 import operator
 import re
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NewType, TypeVar
 
@@ -24,6 +24,7 @@ from cattrs.gen import make_dict_unstructure_fn
 from chatcore.accounts import AccountChange
 from chatcore.admin import AccountEdit
 from chatcore.errors import NON_FIELD, ValidationFailed
+from chatcore.membership import ChatEdit
 from chatcore.model import UserType
 from chatcore.rules import MAX_ID
 
@@ -51,6 +52,7 @@ NOT_NULL: dict[type, tuple[str, ...]] = {
     # (DRF's answer to a null for a field without allow_null).
     AccountEdit: ("user_type", "is_active", "is_admin", "password"),
     AccountChange: ("email", "password", "current_password"),
+    ChatEdit: ("name", "participant_ids", "participant_usernames"),
 }
 
 
@@ -116,6 +118,7 @@ class MessageOut:
     content: str
     timestamp: datetime
     client_id: str | None
+    edited_at: datetime | None
 
 
 @attrs.frozen
@@ -127,6 +130,8 @@ class ChatOut:
     participants: list[UserOut]
     created_at: datetime
     last_message: MessageOut | None
+    admins: list[int]
+    seq: int
 
 
 @attrs.frozen
@@ -150,6 +155,44 @@ class SendIn:
 
     content: str
     client_id: str | None = None
+
+
+@attrs.frozen
+class ChatPutIn:
+    """A PUT of a chat: a PATCH (:class:`chatcore.membership.ChatEdit`) whose ``name``
+    is required."""
+
+    name: str
+    participant_ids: Sequence[int] | None = None
+    participant_usernames: Sequence[str] | None = None
+
+    def edit(self) -> ChatEdit:
+        return ChatEdit(self.name, self.participant_ids, self.participant_usernames)
+
+
+NOT_NULL[ChatPutIn] = ("participant_ids", "participant_usernames")  # as ChatEdit's
+
+
+@attrs.frozen
+class AdminIn:
+    """The participant to make an admin of the chat."""
+
+    user_id: int
+
+
+@attrs.frozen
+class EditIn:
+    """A message's new content."""
+
+    content: str
+
+
+@attrs.frozen
+class EventsQuery:
+    """Where a catch-up starts (``since``, a seq) and how many events it takes."""
+
+    since: QueryInt | None = None
+    limit: QueryInt | None = None
 
 
 @attrs.frozen

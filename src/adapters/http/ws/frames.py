@@ -5,7 +5,8 @@ always sent, never passed in, documented as a constant.
 
 The event frames, one class per :class:`chatcore.events.EventKind`, are the v2 shapes
 (``{"type": kind, "chat_id", "seq", ...}``), rendered from the domain's events with
-:func:`..wire.project`: what the chat socket sends of every change.
+:func:`..wire.project`: what the chat socket sends of every change. The REST catch-up
+(:class:`EventsOut`) lists the same frames.
 """
 
 from __future__ import annotations
@@ -167,7 +168,18 @@ def fixed_type(cls: type) -> str:
     return str(attrs.fields_dict(cls)["type"].default)
 
 
-EVENT_FRAMES: dict[EventKind, type[WsEventFrame]] = {
+AnyEventFrame = (
+    WsMessagePostedFrame
+    | WsMessageEditedFrame
+    | WsMessageDeletedFrame
+    | WsMemberAddedFrame
+    | WsMemberRemovedFrame
+    | WsChatUpdatedFrame
+    | WsChatDeletedFrame
+)
+
+
+EVENT_FRAMES: dict[EventKind, type[AnyEventFrame]] = {
     EventKind(fixed_type(cls)): cls
     for cls in (
         WsMessagePostedFrame,
@@ -181,7 +193,22 @@ EVENT_FRAMES: dict[EventKind, type[WsEventFrame]] = {
 }
 
 
+def event_wire(event: Event) -> AnyEventFrame:
+    """An event as its frame's wire object: the one shape of an event, on a socket and
+    in the REST catch-up (:class:`EventsOut`) alike."""
+    return project(EVENT_FRAMES[event.kind], event)
+
+
 def event_frame(event: Event) -> str:
     """An event as the frame every socket of its chat is sent (render it once per event,
     not once per socket)."""
-    return text(project(EVENT_FRAMES[event.kind], event))
+    return text(event_wire(event))
+
+
+@attrs.frozen
+class EventsOut:
+    """A chat's events after ``since``, in seq order, each as the frame a socket is sent,
+    and the chat's latest seq now (GET /api/chats/{chat_id}/events/)."""
+
+    events: list[AnyEventFrame]
+    seq: int
