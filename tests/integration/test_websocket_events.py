@@ -8,6 +8,7 @@ yet are covered over the in-memory wiring (tests/unit/test_ws_delivery.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -168,3 +169,84 @@ async def test_an_outsider_still_gets_4404_with_since(server: Any, api: Any) -> 
         await alice.send(chat, "private")
         async with mallory.socket(chat, since=0) as ws:
             assert await refused_with(ws) == 4404
+
+
+def _key(frame: dict[str, Any]) -> tuple[object, ...]:
+    """What a frame says, independent of when it is rendered (a replay shows a message's
+    latest content; the live frame showed it as it was then)."""
+    message = frame.get("message") or {}
+    user = frame.get("user") or {}
+    return (frame["seq"], frame["type"], message.get("id"), user.get("id"))
+
+
+async def test_twenty_clients_sending_and_editing_while_members_churn_see_one_stream(
+    server: Any, api: Any
+) -> None:
+    """Issue 10's concurrency check: 20 clients send and edit at once while the admin adds
+    and removes other people; every socket's events are gapless, in seq order, and equal
+    to GET /api/chats/{id}/events/?since=0."""
+    async with world(server.url) as w:
+        owner = await w.peer(api)
+        clients = [await w.peer(api) for _ in range(20)]
+        extras = [await w.peer(api) for _ in range(4)]
+        chat = await w.chat(owner, *clients)
+        opened = contextlib.AsyncExitStack()
+        sockets = [await opened.enter_async_context(c.socket(chat)) for c in clients]
+        heard: list[list[dict[str, Any]]] = [[] for _ in sockets]
+
+        async def listen(ws: ClientConnection, into: list[dict[str, Any]]) -> None:
+            async for raw in ws:
+                into.append(json.loads(raw))
+
+        listeners = [
+            asyncio.create_task(listen(ws, into)) for ws, into in zip(sockets, heard, strict=True)
+        ]
+        try:
+
+            async def talk(peer: Any) -> None:
+                for number in range(5):
+                    sent = await peer.send(chat, f"{peer.user['username']} {number}")
+                    if number % 2 == 0:
+                        edited = await peer.http.patch(
+                            f"/api/messages/{sent['id']}/",
+                            json={"content": f"edited {number}"},
+                            headers=peer.auth,
+                        )
+                        assert edited.status_code == 200, edited.text
+
+            async def churn() -> None:
+                for _ in range(3):
+                    for extra in extras:
+                        body = {"participant_ids": [extra.user["id"]]}
+                        added = await w.http.post(
+                            f"/api/chats/{chat}/participants/", json=body, headers=owner.auth
+                        )
+                        assert added.status_code == 200, added.text
+                    for extra in extras:
+                        path = f"/api/chats/{chat}/participants/{extra.user['id']}/"
+                        removed = await w.http.delete(path, headers=owner.auth)
+                        assert removed.status_code == 204, removed.text
+
+            await asyncio.gather(churn(), *(talk(peer) for peer in clients))
+            stream = await w.http.get(
+                f"/api/chats/{chat}/events/", params={"since": 0, "limit": 1000}, headers=owner.auth
+            )
+            assert stream.status_code == 200, stream.text
+            body = stream.json()
+            final = body["seq"]
+            assert final == 20 * 5 + 20 * 3 + 3 * 4 * 2  # sends, edits, adds and removes
+            expected = [_key(frame) for frame in body["events"]]
+            assert [key[0] for key in expected] == list(range(1, final + 1))
+
+            async def complete() -> None:
+                # Polls the lists the listeners fill (no event to wait on: any frame may be last).
+                while any(not got or got[-1].get("seq", 0) < final for got in heard):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(complete(), 30)  # a hang guard, not a speed requirement
+            for got in heard:
+                assert [_key(frame) for frame in got] == expected
+        finally:
+            for task in listeners:
+                task.cancel()
+            await opened.aclose()
