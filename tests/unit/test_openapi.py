@@ -562,7 +562,7 @@ def test_every_event_kind_is_a_documented_frame_of_the_socket(document: dict[str
         assert schema["description"]
         assert f'`{{"type": "{kind}", "chat_id", "seq"' in document["info"]["description"]
     message = schemas["WsMessagePostedFrame"]["properties"]["message"]
-    assert message == {"$ref": "#/components/schemas/Message"}
+    assert message["$ref"] == "#/components/schemas/Message"
     chat = schemas["WsChatUpdatedFrame"]["properties"]["chat"]
     assert chat["$ref"] == "#/components/schemas/Chat"
 
