@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from adapters.clock import ManualClock
 from adapters.hashing import FAST_INSECURE, Argon2Hasher
 from chatcore import Services
 from entrypoints.bootstrap import bootstrap
+
+# CI checks one fixed sample of every property (derandomize: the same examples each run,
+# so a red CI is reproducible with `CI=true pytest`); a developer's runs explore fresh
+# examples each time. Loaded here, before any test module decorates its tests.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.hookimpl(tryfirst=True)
