@@ -136,6 +136,7 @@ class _State:
         return Roster(self.chat(row), tuple(seniority))
 
     def apply(self, row: _ChatRow, change: ChatChange) -> tuple[Chat | None, list[Event]]:
+        self.require_users(change.add)  # before anything changes: all or nothing
         if change.delete:
             self.delete_chat(row)
             return None, [attrs.evolve(e, seq=row.seq + n) for n, e in enumerate(change.events, 1)]
@@ -150,9 +151,11 @@ class _State:
         events = [self.record(row, event) for event in change.events]
         return self.chat(row), events
 
-    def add_member(self, row: _ChatRow, user_id: int, joined: int) -> None:
-        if user_id not in self.users:
+    def require_users(self, user_ids: Sequence[int]) -> None:
+        if any(user_id not in self.users for user_id in user_ids):
             raise NotFound  # deleted since the plan was made
+
+    def add_member(self, row: _ChatRow, user_id: int, joined: int) -> None:
         if user_id in row.joined:
             return
         bisect.insort(row.member_ids, user_id)
@@ -292,8 +295,9 @@ class InMemoryChatStore:
         created_at: datetime,
         admin_id: int | None = None,
     ) -> Chat:
-        self._s.last_chat_id += 1
         member_ids = sorted(set(participant_ids))
+        self._s.require_users(member_ids)
+        self._s.last_chat_id += 1
         admin = member_ids[0] if admin_id is None else admin_id
         row = _ChatRow(self._s.last_chat_id, name, created_at, [], [admin], {})
         self._s.chats[row.id] = row

@@ -12,7 +12,7 @@ from .errors import Forbidden, NotFound, ValidationFailed
 from .events import Event
 from .model import Activity, Chat, Message, MessageQuery, NewMessage, Page, User
 from .paging import Window, chat_list_page, message_page
-from .participants import UNKNOWN_ID, UNKNOWN_NAME, resolve
+from .participants import UNKNOWN_ID, UNKNOWN_NAME, report_gone, resolve
 from .rules import (
     CHAT_NAME_MAX,
     CONTENT_MAX,
@@ -67,7 +67,12 @@ class Chats:
         await take(
             self._attempts, f"chats:{actor.id}", policy.chats_per_user, policy.creation_window, now
         )
-        return await self._chats.add(name, [u.id for u in members], now, actor.id)
+        try:
+            return await self._chats.add(name, [u.id for u in members], now, actor.id)
+        except NotFound:  # someone named was deleted since: a 400 on their field
+            ids, names = draft.participant_ids, draft.participant_usernames
+            await report_gone(self._users, ids, names, policy.max_participants, actor)
+            raise
 
     async def list_chats(
         self, actor: User, limit: int | None = None, cursor: str | None = None

@@ -15,7 +15,7 @@ from .deps import Deps
 from .errors import NotFound
 from .events import Event
 from .model import Chat, User
-from .participants import resolve
+from .participants import report_gone, resolve
 from .roster import (
     ChatChange,
     Plan,
@@ -72,7 +72,9 @@ class Membership:
             people = roster.chat.participants if wanted is None else wanted
             return membership(roster, actor, people, limit, name)
 
-        return await self._change_to_chat(chat_id, plan)
+        return await self._change_adding(
+            chat_id, plan, actor, edit.participant_ids or (), edit.participant_usernames or ()
+        )
 
     async def add_participants(self, actor: User, chat_id: int, members: ChatMembers) -> Chat:
         """Admins add people; someone already in is no error."""
@@ -88,7 +90,9 @@ class Membership:
             require_admin(roster, actor)
             return membership(roster, actor, [*roster.chat.participants, *new], limit)
 
-        return await self._change_to_chat(chat_id, plan)
+        return await self._change_adding(
+            chat_id, plan, actor, members.participant_ids, members.participant_usernames
+        )
 
     async def remove_participant(self, actor: User, chat_id: int, user_id: int) -> None:
         """An admin removes anyone; anyone removes themselves (leaving). The last admin's
@@ -154,6 +158,18 @@ class Membership:
         for event in changed[1]:
             await self._deps.notifier.publish(event)
         return changed
+
+    async def _change_adding(
+        self, chat_id: int, plan: Plan, actor: User, ids: Sequence[int], usernames: Sequence[str]
+    ) -> Chat:
+        """A change that adds the users named: one deleted since they were looked up
+        makes storage refuse it whole, and the request a 400 on their field."""
+        try:
+            return await self._change_to_chat(chat_id, plan)
+        except NotFound:
+            limit = self._deps.policy.max_participants
+            await report_gone(self._users, ids, usernames, limit, actor)
+            raise
 
     async def _change_to_chat(self, chat_id: int, plan: Plan) -> Chat:
         chat, _ = await self._change(chat_id, plan)

@@ -44,6 +44,22 @@ async def resolve(
     return [members[i] for i in sorted(members)]
 
 
+async def report_gone(
+    users: UserStore,
+    ids: Sequence[int],
+    usernames: Sequence[str],
+    limit: int,
+    actor: User,
+) -> None:
+    """Storage refused to add someone (NotFound): look the names up again, so that a
+    user deleted (or deactivated) since :func:`resolve` is a 400 on their field, as if
+    they had never existed. Returns when everyone named is still there: then the chat,
+    or the actor's place in it, is what went missing."""
+    errors = Errors()
+    await resolve(users, ids, usernames, limit, errors, actor)
+    errors.raise_if_any()
+
+
 def _report_missing(
     wanted: Sequence[K],
     found: set[K],

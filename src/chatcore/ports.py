@@ -100,7 +100,9 @@ class ChatStore(Protocol):
     ) -> Chat:
         """Store a chat and its participants at once (ids are existing users), with
         ``admin_id`` (one of them: the creator) its first admin; left out, the
-        participant with the lowest id. Its seq is 0: a creation is no event."""
+        participant with the lowest id. Its seq is 0: a creation is no event. Raises
+        ``NotFound``, storing nothing, when one of them does not exist (deleted since the
+        caller looked them up)."""
         ...
 
     async def change(self, chat_id: int, plan: Plan) -> tuple[Chat | None, list[Event]] | None:
@@ -108,7 +110,8 @@ class ChatStore(Protocol):
         :class:`chatcore.roster.Roster`), apply the :class:`chatcore.roster.ChatChange` it
         returns and store its events at the chat's next seqs. Returns the chat after it
         (None once deleted) and the events; None if there is no such chat. An exception
-        from ``plan`` changes nothing and propagates."""
+        from ``plan`` changes nothing and propagates; so does ``NotFound`` when a user the
+        change adds does not exist (deleted since the plan was made)."""
         ...
 
     async def events(self, chat_id: int, since: int, limit: int) -> list[Event]:

@@ -4,8 +4,13 @@ message edits and deletes; who may do what (403 for a participant without the ri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
+from adapters.clock import ManualClock
+from adapters.hashing import Argon2Hasher
+from adapters.memory import InMemoryStorage, InMemoryUserStore
 from chatcore import (
     ChatDraft,
     ChatEdit,
@@ -29,7 +34,8 @@ from chatcore.events import (
     as_seen,
 )
 from chatcore.model import Chat
-from chatcore.roster import LAST_ADMIN
+from chatcore.roster import LAST_ADMIN, departure
+from entrypoints.bootstrap import bootstrap
 
 
 async def users(app: Services, *names: str) -> list[User]:
@@ -278,3 +284,48 @@ async def test_admin_deletions_tell_the_other_participants(app: Services) -> Non
     assert events[-1] == MessageDeleted(chat.id, 6, kept.id)
     await app.admin.delete_chat(root, chat.id)
     assert events[-1] == ChatDeleted(chat.id, 7)
+
+
+class LosesUsersAfterLookup(InMemoryUserStore):
+    """A user store whose id lookups answer, and then the user found is deleted (an
+    admin deleting the account between a request's lookup and its change)."""
+
+    victim: int | None = None
+
+    async def get_many(self, user_ids: Sequence[int]) -> list[User]:
+        found = await super().get_many(user_ids)
+        if self.victim in user_ids:
+            assert await self.delete(self.victim, departure(self.victim)) is not None
+            self.victim = None  # deleted once; later lookups see it gone
+        return found
+
+
+@pytest.fixture
+def racing(hasher: Argon2Hasher, clock: ManualClock) -> tuple[Services, LosesUsersAfterLookup]:
+    storage = InMemoryStorage()
+    storage.users = LosesUsersAfterLookup(storage._state)
+    return bootstrap(storage=storage, hasher=hasher, clock=clock), storage.users
+
+
+@pytest.mark.parametrize("change", ["create", "add", "replace"])
+async def test_a_user_deleted_after_the_lookup_is_a_400_on_their_field(
+    racing: tuple[Services, LosesUsersAfterLookup], change: str
+) -> None:
+    app, store = racing
+    alice, bob, gone = await users(app, "alice", "bob", "gone")
+    chat = await app.chats.create_chat(alice, ChatDraft("c", [bob.id]))
+    store.victim = gone.id
+    attempts = {
+        "create": lambda: app.chats.create_chat(alice, ChatDraft("d", [bob.id, gone.id])),
+        "add": lambda: app.membership.add_participants(alice, chat.id, ChatMembers([gone.id])),
+        "replace": lambda: app.membership.update_chat(
+            alice, chat.id, ChatEdit(participant_ids=[gone.id])
+        ),
+    }
+    with pytest.raises(ValidationFailed) as refused:
+        await attempts[change]()
+    assert refused.value.fields == {
+        "participant_ids": [f'Invalid pk "{gone.id}" - object does not exist.']
+    }
+    assert (await app.chats.list_chats(alice)).items == (await app.chats.get_chat(alice, chat.id),)
+    assert ids(await app.chats.get_chat(alice, chat.id)) == [alice.id, bob.id]

@@ -214,13 +214,14 @@ def add_chat(
     created_at: datetime,
     admin_id: int | None = None,
 ) -> Chat:
+    member_ids = sorted(set(participant_ids))
+    _require_users(conn, member_ids)
     created = rows.time_text(created_at)
     cursor = conn.execute(
         "INSERT INTO chats (name, created_at, last_activity) VALUES (?, ?, ?)",
         (name, created, created),
     )
     chat_id = _inserted_id(cursor)
-    member_ids = sorted(set(participant_ids))
     admin = member_ids[0] if admin_id is None else admin_id
     conn.executemany(  # with the chat's activity, which the schema's trigger checks
         "INSERT INTO chat_members (chat_id, user_id, last_activity, is_admin) VALUES (?, ?, ?, ?)",
@@ -229,6 +230,20 @@ def add_chat(
     chat = get_chat(conn, chat_id)
     assert chat is not None
     return chat
+
+
+def _require_users(conn: sqlite3.Connection, user_ids: Sequence[int]) -> None:
+    """NotFound unless every one of these users exists: one deleted since the caller
+    looked them up is not added (the transaction then changes nothing)."""
+    wanted = set(user_ids)
+    if not wanted:
+        return
+    (found,) = conn.execute(
+        "SELECT count(*) FROM users WHERE id IN (SELECT value FROM json_each(?))",
+        (_json(wanted),),
+    ).fetchone()
+    if found != len(wanted):
+        raise NotFound
 
 
 def get_chat(conn: sqlite3.Connection, chat_id: int) -> Chat | None:
@@ -321,6 +336,7 @@ def change_chat(
 def _apply(
     conn: sqlite3.Connection, chat: Chat, change: ChatChange
 ) -> tuple[Chat | None, list[Event]]:
+    _require_users(conn, change.add)
     if change.delete:
         delete_chat(conn, chat.id)
         return None, [attrs.evolve(e, seq=chat.seq + n) for n, e in enumerate(change.events, 1)]

@@ -9,6 +9,7 @@ import asyncio
 import pytest
 from storage_support import Seed
 
+from chatcore.errors import NotFound
 from chatcore.events import (
     ChatDeleted,
     ChatUpdated,
@@ -173,6 +174,28 @@ async def test_a_plan_that_raises_changes_nothing(storage: Storage) -> None:
     assert await storage.chats.get(chat.id) == chat
     assert await all_events(storage, chat) == []
     assert await storage.chats.change(chat.id + 1, refuse) is None
+
+
+async def test_adding_a_user_deleted_since_the_plan_was_made_changes_nothing(
+    storage: Storage,
+) -> None:
+    """The use case looked the user up, then an admin deleted the account: the change
+    that would add them is refused whole (NotFound), removals in it included."""
+    seed = Seed(storage)
+    ann, ben, cat, gone = [await seed.user(n) for n in ("ann", "ben", "cat", "gone")]
+    chat = await seed.chat(ann, ben)
+    assert await storage.users.delete(gone.id, departure(gone.id)) == []
+
+    def swap(roster: Roster) -> ChatChange:
+        return membership(roster, ann, [ann, cat, gone], 100)
+
+    with pytest.raises(NotFound):
+        await storage.chats.change(chat.id, swap)
+    assert await storage.chats.get(chat.id) == chat
+    assert await all_events(storage, chat) == []
+    with pytest.raises(NotFound):
+        await storage.chats.add("new", [ann.id, gone.id], seed.tick(), ann.id)
+    assert await storage.chats.for_user(ann.id, 10) == [chat]
 
 
 async def test_concurrent_writers_get_gapless_seqs_in_commit_order(storage: Storage) -> None:

@@ -161,12 +161,14 @@ def test_every_connection_has_the_pragmas(db_path: Path) -> None:
 
 async def test_foreign_keys_are_enforced(db_path: Path) -> None:
     with SqliteStorage(db_path) as storage:
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(NotFound):  # the adapter refuses unknown users before the insert
             await storage.chats.add("nobody here", [42], START)
-        with pytest.raises(NotFound):  # the adapter refuses a non-member before the insert
+        with pytest.raises(NotFound):  # and a non-member's message
             await storage.messages.add(NewMessage(7, 42, "to no chat", START))
-    with raw(db_path) as conn:  # and the schema itself refuses such a row
+    with raw(db_path) as conn:  # and the schema itself refuses such rows
         conn.execute("PRAGMA foreign_keys = ON")
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("INSERT INTO chat_members (chat_id, user_id) VALUES (1, 42)")
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute(
                 "INSERT INTO messages (chat_id, sender_id, content, timestamp)"
