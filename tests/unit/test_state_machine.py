@@ -1,6 +1,9 @@
 """A stateful model of the use cases: random sequences of sign-ups, logins, logouts, new
-chats, sends (repeated client ids and rejected content among them) and page reads by
-several users, each checked against a plain Python model of what API.md promises.
+chats, sends (repeated client ids and rejected content among them), page reads by
+several users, membership changes (adds, removals, leaving, whole-list replacement,
+roles), renames, edits and deletions of messages and chats, and an administrator
+deleting users and chats, each checked against a plain Python model of what API.md
+promises, event seqs included.
 
 The machine drives the app as bootstrap() wires it (in-memory storage, fast Argon2, a
 manual clock) on one event loop of its own, closed with the machine.
@@ -113,6 +116,8 @@ class ChatMachine(RuleBasedStateMachine):
         self.chat_models: dict[int, ChatModel] = {}
         self.messages: dict[int, Message] = {}
         self.by_client_id: dict[tuple[int, int, str], Message] = {}
+        self.deleted: set[int] = set()  # users an administrator deleted (still in the bundle)
+        self.root: User | None = None  # the administrator, outside the bundle
 
     def teardown(self) -> None:
         self.hasher.close()
@@ -191,7 +196,7 @@ class ChatMachine(RuleBasedStateMachine):
 
     @rule(user=users, wrong=st.booleans())
     def login(self, user: User, wrong: bool) -> None:
-        if wrong:
+        if wrong or user.id in self.deleted:
             self.fails(AuthenticationFailed, self.app.accounts.login(user.username, PASSWORD + "!"))
             return
         session = self.run(self.app.accounts.login(user.username, PASSWORD))
@@ -250,6 +255,9 @@ class ChatMachine(RuleBasedStateMachine):
             assert isinstance(error, ValidationFailed)
             # Unknown people are found by a lookup that may wait for the name to pass.
             assert ({"name"} & broken or broken) <= set(error.fields) <= broken
+            return multiple()
+        if actor.id in self.deleted:  # an account deleted mid-session creates nothing
+            self.fails(NotFound, self.app.chats.create_chat(actor, draft))
             return multiple()
         chat = self.run(self.app.chats.create_chat(actor, draft))
         by_key = {u.username.casefold(): u.id for u in known}
@@ -530,9 +538,7 @@ class ChatMachine(RuleBasedStateMachine):
         model.joined.remove(user_id)
         model.seq += 1
         if not model.member_ids:
-            for message in model.messages:
-                self.forget(message)
-            model.messages.clear()
+            self.drop(model)
         elif not model.admins:
             model.admins = frozenset({model.joined[0]})
             model.seq += 1
@@ -577,7 +583,13 @@ class ChatMachine(RuleBasedStateMachine):
             actor, model, self.app.membership.add_participants(actor, chat_id, members)
         ):
             return
-        chat = self.run(self.app.membership.add_participants(actor, chat_id, members))
+        call = self.app.membership.add_participants(actor, chat_id, members)
+        if other.id in self.deleted:
+            error = self.fails(ValidationFailed, call)
+            assert isinstance(error, ValidationFailed)
+            assert set(error.fields) == {"participant_ids"}
+            return
+        chat = self.run(call)
         if other.id not in model.member_ids:
             model.member_ids |= {other.id}
             model.joined.append(other.id)
@@ -669,6 +681,79 @@ class ChatMachine(RuleBasedStateMachine):
             model.messages.remove(message)
             self.forget(message)
             model.seq += 1
+
+    @rule(actor=users, chat_id=chats, data=st.data())
+    def replace_participants(self, actor: User, chat_id: int, data: st.DataObject) -> None:
+        """A PATCH with a participant list: exactly those (and the caller) stay, removals
+        then additions, each an event; admins who go are admins no more."""
+        model = self.chat_models[chat_id]
+        wanted = data.draw(
+            st.lists(st.sampled_from(sorted(self.by_id)), max_size=4, unique=True), label="wanted"
+        )
+        edit = ChatEdit(participant_ids=wanted)
+        if self.refused(actor, model, self.app.membership.update_chat(actor, chat_id, edit)):
+            return
+        chat = self.run(self.app.membership.update_chat(actor, chat_id, edit))
+        kept = frozenset({actor.id, *wanted})
+        gone, new = model.member_ids - kept, sorted(kept - model.member_ids)
+        model.member_ids = kept
+        model.admins &= kept
+        model.joined = [i for i in model.joined if i not in gone] + new
+        model.seq += len(gone) + len(new)
+        assert chat == self.expected_chat(model)
+
+    @rule(actor=users, chat_id=chats)
+    def delete_chat(self, actor: User, chat_id: int) -> None:
+        model = self.chat_models[chat_id]
+        if self.refused(actor, model, self.app.membership.delete_chat(actor, chat_id)):
+            return
+        self.run(self.app.membership.delete_chat(actor, chat_id))
+        self.drop(model)
+
+    def drop(self, model: ChatModel) -> None:
+        """The model of a deleted chat: no members, no history."""
+        for message in model.messages:
+            self.forget(message)
+        model.messages.clear()
+        model.member_ids, model.admins, model.joined = frozenset(), frozenset(), []
+
+    def administrator(self) -> User:
+        """An admin of the whole service (not in the bundle: no chat of theirs)."""
+        if self.root is None:
+            self.root = self.sign_up("root")
+            del self.by_id[self.root.id]
+            self.tokens.pop()  # its session is not the model's
+            self.root = self.run(self.app.operator.set_admin("root", True))
+        return self.root
+
+    @precondition(lambda self: len(self.by_id) > 1)
+    @rule(data=st.data())
+    def administrator_deletes_a_user(self, data: st.DataObject) -> None:
+        """Their messages go everywhere (a message_deleted each), then they leave every
+        chat (member_removed, a hand-over or the chat's deletion), and their tokens."""
+        victim = data.draw(st.sampled_from(sorted(self.by_id)), label="victim")
+        self.run(self.app.admin.delete_user(self.administrator(), victim))
+        for model in self.chat_models.values():
+            theirs = [m for m in model.messages if m.sender.id == victim]
+            for message in theirs:
+                model.messages.remove(message)
+                self.forget(message)
+            model.seq += len(theirs)
+            if victim in model.member_ids:
+                self.depart(model, victim)
+        del self.by_id[victim]
+        self.deleted.add(victim)
+        self.revoked |= {token for token, user_id in self.tokens if user_id == victim}
+
+    @rule(chat_id=chats)
+    def administrator_deletes_a_chat(self, chat_id: int) -> None:
+        model = self.chat_models[chat_id]
+        call = self.app.admin.delete_chat(self.administrator(), chat_id)
+        if not model.member_ids:  # deleted already
+            self.fails(NotFound, call)
+            return
+        self.run(call)
+        self.drop(model)
 
     @invariant()
     def replay_from_any_seq_is_the_suffix_of_the_stream(self) -> None:
