@@ -9,8 +9,13 @@ The writer takes every write queued at that moment and runs them in one ``BEGIN
 IMMEDIATE`` transaction, each inside a SAVEPOINT of its own: a write that fails (a taken
 username) is rolled back alone and fails only its caller. Futures are settled after
 COMMIT, so a resolved write is durable (``synchronous=FULL``) and visible to every
-reader; one fsync serves the whole batch. Readers run each piece of work in one read
+reader; one fsync serves the whole batch, and one wake-up of each caller's loop settles
+all of the batch's futures on it. Readers run each piece of work in one read
 transaction, a consistent snapshot; with WAL they never wait for the writer.
+
+A point lookup (an index probe into pages the cache holds, as the per-request token
+check is) costs less than the hop to a reader thread and back: :meth:`Engine.read_here`
+runs it on the calling thread, on a read connection of that thread's own.
 """
 
 from __future__ import annotations
@@ -45,18 +50,26 @@ class _Job(Generic[T]):
 
     def settle(self, result: T | None, error: BaseException | None) -> None:
         """Hand the outcome to the caller's loop (from a worker thread)."""
-        # A closed loop means the caller is gone: nobody is left to tell.
-        with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(_resolve, self.future, result, error)
+        _settle_all(self.loop, [(self.future, result, error)])
 
 
-def _resolve(future: asyncio.Future[Any], result: object, error: BaseException | None) -> None:
-    if future.done():  # the caller was cancelled; the work ran anyway
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
+Outcome = tuple[asyncio.Future[Any], object, BaseException | None]
+
+
+def _settle_all(loop: asyncio.AbstractEventLoop, outcomes: list[Outcome]) -> None:
+    # A closed loop means the caller is gone: nobody is left to tell.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_resolve, outcomes)
+
+
+def _resolve(outcomes: list[Outcome]) -> None:
+    for future, result, error in outcomes:
+        if future.done():  # the caller was cancelled; the work ran anyway
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
 
 
 Jobs = queue.SimpleQueue[_Job[Any] | None]  # None tells a worker to stop
@@ -73,6 +86,8 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._open = False
+        self._here = threading.local()  # each calling thread's own read connection
+        self._here_connections: list[sqlite3.Connection] = []
 
     def start(self, prepare: Callable[[sqlite3.Connection], object] | None = None) -> None:
         """Open the connections (in the calling thread, so that errors surface here),
@@ -112,6 +127,28 @@ class Engine:
                     self._reads.put(None)
         for thread in self._threads:
             thread.join()
+        with self._lock:
+            for conn in self._here_connections:
+                conn.close()
+            self._here_connections.clear()
+
+    def read_here(self, work: Work[T]) -> T:
+        """Run ``work`` at once, on the calling thread, in one read transaction of that
+        thread's own connection: for point lookups only (it holds the caller's thread,
+        and so the event loop, while it runs)."""
+        conn: sqlite3.Connection | None = getattr(self._here, "conn", None)
+        with self._lock:
+            if not self._open:
+                raise Closed("the SQLite storage is not open")
+            if conn is None:
+                conn = connect(self._path, read_only=True)
+                self._here_connections.append(conn)
+                self._here.conn = conn
+        conn.execute("BEGIN")
+        try:
+            return work(conn)
+        finally:
+            conn.execute("COMMIT")  # a read transaction: this only ends the snapshot
 
     async def write(self, work: Work[T]) -> T:
         return await self._submit(self._writes, work)
@@ -189,8 +226,11 @@ def _commit(conn: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
         for job in batch:
             job.settle(None, error)
         return
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
     for job, (result, failure) in zip(batch, outcomes, strict=True):
-        job.settle(result, failure)
+        by_loop.setdefault(job.loop, []).append((job.future, result, failure))
+    for loop, settled in by_loop.items():
+        _settle_all(loop, settled)
 
 
 def _attempt(conn: sqlite3.Connection, work: Work[object]) -> tuple[object, Exception | None]:

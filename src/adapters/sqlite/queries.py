@@ -459,11 +459,17 @@ def _chats(conn: sqlite3.Connection, chat_rows: list[Row]) -> list[Chat]:
 
 
 def add_message(conn: sqlite3.Connection, new: NewMessage) -> tuple[Message, MessagePosted | None]:
-    member = conn.execute(
-        "SELECT 1 FROM chat_members WHERE chat_id = ? AND user_id = ?",
+    """The reply is built from what is known (the draft, the sender's row read with the
+    membership check, the new id and seq), not read back: four statements a send."""
+    sender = conn.execute(
+        _select(
+            USER_COLUMNS,
+            "FROM chat_members cm JOIN users u ON u.id = cm.user_id"
+            " WHERE cm.chat_id = ? AND cm.user_id = ?",
+        ),
         (new.chat_id, new.sender_id),
     ).fetchone()
-    if member is None:
+    if sender is None:
         raise NotFound
     if new.client_id is not None:
         row = conn.execute(
@@ -486,8 +492,14 @@ def add_message(conn: sqlite3.Connection, new: NewMessage) -> tuple[Message, Mes
         " RETURNING seq",
         (message_id, timestamp, new.chat_id),
     ).fetchone()
-    stored = get_message(conn, message_id)
-    assert stored is not None
+    stored = Message(
+        message_id,
+        new.chat_id,
+        rows.user(sender),
+        new.content,
+        rows.time_value(timestamp),
+        new.client_id,
+    )
     return stored, _record(conn, MessagePosted(new.chat_id, seq, stored), seq)
 
 

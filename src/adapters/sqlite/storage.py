@@ -153,7 +153,8 @@ class SqliteTokenStore:
         return await self._engine.read(lambda conn: queries.get_token(conn, digest))
 
     async def holder(self, digest: str) -> tuple[TokenRecord, User] | None:
-        return await self._engine.read(lambda conn: queries.token_holder(conn, digest))
+        # Every request's lookup: two primary-key probes, cheaper here than a thread hop.
+        return self._engine.read_here(lambda conn: queries.token_holder(conn, digest))
 
     async def delete(self, digest: str) -> None:
         await self._engine.write(lambda conn: queries.delete_token(conn, digest))
