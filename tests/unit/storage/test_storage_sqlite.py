@@ -217,6 +217,32 @@ async def test_close_finishes_queued_writes_then_refuses_new_ones(db_path: Path)
         assert await everything_in(reopened, chat) == sent
 
 
+async def test_token_lookups_on_the_calling_thread_see_every_commit_and_stop_at_close(
+    db_path: Path,
+) -> None:
+    """The per-request token check runs on the caller's thread (its own connection):
+    it sees a token the moment its write is answered, and gone the moment its deletion
+    is, from any thread; once closed it refuses, as every other call does."""
+    storage = SqliteStorage(db_path).open()
+    ann = await Seed(storage).user("ann")
+    record = TokenRecord("d" * 64, ann.id, START, START + timedelta(days=1))
+    assert await storage.tokens.holder(record.digest) is None
+    await storage.tokens.add(record)
+    assert await storage.tokens.holder(record.digest) == (record, ann)
+
+    def elsewhere() -> object:  # another thread with a loop of its own
+        return asyncio.run(storage.tokens.holder(record.digest))
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(elsewhere).result() == (record, ann)
+        await storage.tokens.delete(record.digest)
+        assert pool.submit(elsewhere).result() is None
+    assert await storage.tokens.holder(record.digest) is None
+    storage.close()
+    with pytest.raises(Closed):
+        await storage.tokens.holder(record.digest)
+
+
 def _admit(tallies: object) -> None:
     return None
 
