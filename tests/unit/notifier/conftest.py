@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from private_redis import PrivateRedis, fresh_prefix
 
 from adapters.memory import LocalNotifier
 from adapters.redis import RedisNotifier
 from chatcore.ports import Notifier
+from private_redis import PrivateRedis, fresh_prefix
 
 OpenNotifier = Callable[[], AbstractAsyncContextManager[Notifier]]
 CLEANUP_SECONDS = 5.0

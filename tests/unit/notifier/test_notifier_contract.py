@@ -36,6 +36,7 @@ class Deployment(Protocol):
 
     def outage(self) -> AbstractContextManager[None]: ...
 
+
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 WAIT_SECONDS = 5.0  # an upper bound for a broken adapter, never a measure of speed
 
@@ -71,7 +72,7 @@ def ends_with(marker: Event) -> Callable[[list[Event]], bool]:
 async def eventually(condition: Callable[[], bool], seconds: float = WAIT_SECONDS) -> None:
     """Returns once ``condition()`` holds; fails after ``seconds`` (a hang guard)."""
     async with asyncio.timeout(seconds):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - a state of another process, polled
             await asyncio.sleep(0.01)
 
 
