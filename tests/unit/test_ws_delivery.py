@@ -89,7 +89,8 @@ async def test_every_kind_reaches_every_socket_in_seq_order_and_ends_whom_it_con
     alice, bob, carol, dan = await users(app, "alice", "bob", "carol", "dan")
     chat = await app.chats.create_chat(alice, ChatDraft("c", [bob.id, carol.id]))
     published = await heard(app, chat)
-    hub = Hub(app.deps.notifier, app.deps.tokens.digest)
+    deps = app.deps
+    hub = Hub(deps.notifier, deps.tokens.digest, deps.storage.chats.events, poll_seconds=1.0)
     conns = {u.username: connection(app, chat, u) for u in (alice, bob, carol)}
     for conn in conns.values():
         await hub.join(conn)

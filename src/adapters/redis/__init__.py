@@ -1,5 +1,5 @@
 """Redis adapters: the notifier of a deployment of several processes."""
 
-from .notifier import DEFAULT_PREFIX, NotifierCounts, RedisNotifier
+from .notifier import NotifierCounts, RedisNotifier
 
-__all__ = ["DEFAULT_PREFIX", "NotifierCounts", "RedisNotifier"]
+__all__ = ["NotifierCounts", "RedisNotifier"]

@@ -51,7 +51,6 @@ from .codec import Undecodable, decode_event, decode_revocation, encode_event, e
 
 log = logging.getLogger("chatcore.notifier")
 
-DEFAULT_PREFIX = "chatcore:"
 CONNECT_SECONDS = 2.0  # to open a connection: a Redis that does not answer is down
 PUBLISH_SECONDS = 2.0  # for one PUBLISH, at most (a request waits for it)
 HEARTBEAT_SECONDS = 5.0  # a quiet pub/sub connection is PINGed this often...
@@ -111,7 +110,7 @@ class RedisNotifier:
     ``async with notifier:`` connects (and goes on without Redis, if it cannot be
     reached: it keeps trying) and closes."""
 
-    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, url: str, prefix: str) -> None:
         self._url = url
         self.where = where(url)
         self._prefix = prefix.encode()

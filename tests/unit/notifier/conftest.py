@@ -14,7 +14,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 
 import pytest
 import redis
@@ -81,15 +80,6 @@ class RedisDeployment:
             if leftover:
                 client.delete(*leftover)
             assert leftover == []
-
-
-@pytest.fixture(scope="session")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(Path(tmp_path_factory.mktemp("redis")))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["local", "redis"])
