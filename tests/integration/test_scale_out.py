@@ -127,6 +127,26 @@ async def test_logout_deactivation_and_removal_on_one_server_close_sockets_on_th
             assert (await frames(dan_on_a, 1))[0]["message"]["content"] == "still here"
 
 
+async def test_a_password_changed_from_the_command_line_closes_the_sockets_at_once(
+    cluster_factory: Any, api: Any, cli: Any
+) -> None:
+    cluster = cluster_factory(CHATCORE_WS_RECHECK_SECONDS=RECHECK_NEVER)
+    (server,) = cluster.start(1)
+    async with asyncio.timeout(DEADLINE), world(server.url) as w:
+        alice = await w.peer(api)
+        chat = await w.chat(alice)
+        async with alice.socket(chat) as ws:
+            changed = cli(
+                "changepassword",
+                alice.user["username"],
+                "--no-input",
+                db=cluster.db,
+                **{**cluster.settings, "CHATCORE_NEW_PASSWORD": "Another-quartz-lantern-12"},
+            )
+            assert changed.returncode == 0, (changed.stdout, changed.stderr)
+            assert await closed_with(ws) == 1008
+
+
 async def test_kill_9_of_a_server_while_clients_send_costs_a_reconnection_not_an_event(
     cluster_factory: Any, api: Any
 ) -> None:
