@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from adapters.clock import ManualClock
 from adapters.hashing import FAST_INSECURE, Argon2Hasher
 from chatcore import Services
 from entrypoints.bootstrap import bootstrap
+from private_redis import PrivateRedis
 
 # CI checks one fixed sample of every property (derandomize: the same examples each run,
 # so a red CI is reproducible with `CI=true pytest`); a developer's runs explore fresh
@@ -51,3 +53,14 @@ def hasher() -> Iterator[Argon2Hasher]:
 @pytest.fixture
 def app(hasher: Argon2Hasher, clock: ManualClock) -> Services:
     return bootstrap(hasher=hasher, clock=clock)
+
+
+@pytest.fixture(scope="session")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    """A redis-server of the session's own (started on first use): tests may kill it and
+    start it again (each under a key prefix of its own); the machine's is never touched."""
+    server = PrivateRedis(Path(tmp_path_factory.mktemp("redis")))
+    try:
+        yield server
+    finally:
+        server.stop()

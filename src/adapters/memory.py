@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import itertools
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -49,11 +47,19 @@ from chatcore.model import (
     User,
     UserChanges,
 )
-from chatcore.ports import Listener, RevocationListener, Rule, Tally, Unsubscribe
+from chatcore.ports import (
+    ConnectionListener,
+    Listener,
+    RevocationListener,
+    Rule,
+    Tally,
+    Unsubscribe,
+)
 from chatcore.roster import ChatChange, Plan, Roster
 from chatcore.rules import username_key
 
-log = logging.getLogger(__name__)
+from .listeners import Listeners
+
 EV = TypeVar("EV", bound=Event)
 
 
@@ -600,49 +606,32 @@ class InMemoryStorage:
 
 
 class LocalNotifier:
-    """Delivers to listeners in this process, synchronously, in publication order."""
+    """Delivers to listeners in this process, synchronously, in publication order. It
+    has no connection to lose: :attr:`connected` is always True."""
 
     def __init__(self) -> None:
-        self._listeners: dict[int, dict[int, Listener]] = {}
-        self._revocation_listeners: dict[int, RevocationListener] = {}
-        self._keys = itertools.count(1)
+        self._listeners: Listeners[int, Event] = Listeners()
+        self._revocation_listeners: Listeners[None, Revocation] = Listeners()
+
+    @property
+    def connected(self) -> bool:
+        return True
 
     async def publish(self, event: Event) -> None:
-        _call_each(self._listeners.get(event.chat_id, {}), event)
+        self._listeners.call(event.chat_id, event)
 
     async def subscribe(self, chat_id: int, listener: Listener) -> Unsubscribe:
-        listeners = self._listeners.setdefault(chat_id, {})
-        remove = _add(listeners, next(self._keys), listener)
-
-        def unsubscribe() -> None:
-            remove()
-            if not listeners and self._listeners.get(chat_id) is listeners:
-                del self._listeners[chat_id]  # chats come and go; keep no empty entries
-
-        return unsubscribe
+        return self._listeners.add(chat_id, listener)
 
     async def revoke(self, revocation: Revocation) -> None:
-        _call_each(self._revocation_listeners, revocation)
+        self._revocation_listeners.call(None, revocation)
 
     def on_revoke(self, listener: RevocationListener) -> Unsubscribe:
-        return _add(self._revocation_listeners, next(self._keys), listener)
+        return self._revocation_listeners.add(None, listener)
+
+    def on_connection(self, listener: ConnectionListener) -> Unsubscribe:
+        return _never_called
 
 
-E = TypeVar("E")
-
-
-def _call_each(listeners: dict[int, Callable[[E], None]], event: E) -> None:
-    for listener in list(listeners.values()):
-        try:
-            listener(event)
-        except Exception:  # one broken listener must not starve the others
-            log.exception("listener failed on %r", event)
-
-
-def _add(listeners: dict[int, E], key: int, listener: E) -> Unsubscribe:
-    listeners[key] = listener
-
-    def unsubscribe() -> None:
-        listeners.pop(key, None)
-
-    return unsubscribe
+def _never_called() -> None:
+    """The unsubscribe of a listener that is never called."""

@@ -294,28 +294,58 @@ Unsubscribe = Callable[[], None]
 
 RevocationListener = Callable[[Revocation], None]
 
+ConnectionListener = Callable[[bool], None]
+"""Called with False when a notifier loses what carries its notifications, True once it
+is back and every subscription is live again."""
+
 
 class Notifier(Protocol):
+    """Wakes up whoever listens on a chat when one of its events is stored, in this
+    process or, for a cross-process adapter, in every process.
+
+    A cross-process adapter depends on a broker it can lose. While it has lost it
+    (:attr:`connected` False), publishing still succeeds (it never fails the change that
+    was stored) but listeners, here or elsewhere, may hear nothing: they look in storage
+    themselves meanwhile, and once more when it is back (``on_connection``), since
+    whatever was published during the outage may never reach them. An adapter that
+    cannot lose it (in-process) is always connected and never calls those listeners."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether every event published from now on reaches every listener."""
+        ...
+
     async def publish(self, event: Event) -> None:
         """Hand a stored event to every listener on its chat (in this process or, for a
         cross-process adapter, in every process). Called after the event is stored. A
         wake-up, not the record: a listener may miss one, or hear one late or twice, and
-        then fills in from storage by seq (DESIGN.md)."""
+        then fills in from storage by seq (DESIGN.md). Never raises for a broker that
+        cannot be reached."""
         ...
 
     async def subscribe(self, chat_id: int, listener: Listener) -> Unsubscribe:
         """Start calling ``listener`` for the chat's events until unsubscribed; returns
-        once the subscription is live (every event published from then on reaches it). A
-        listener that raises is logged and does not keep the event from the others."""
+        once the subscription is live (every event published from then on reaches it),
+        or at once while the notifier is not :attr:`connected` (it goes live with the
+        connection, which ``on_connection`` listeners hear). A listener that raises is
+        logged and does not keep the event from the others."""
         ...
 
     async def revoke(self, revocation: Revocation) -> None:
         """Announce that credentials stopped working, so that every process closes the
-        live connections opened with them. Called after the change is stored."""
+        live connections opened with them. Called after the change is stored. Like
+        :meth:`publish`, never raises for a broker that cannot be reached (whoever
+        misses it finds out by checking the credential again)."""
         ...
 
     def on_revoke(self, listener: RevocationListener) -> Unsubscribe:
         """Start calling ``listener`` for every revocation until unsubscribed."""
+        ...
+
+    def on_connection(self, listener: ConnectionListener) -> Unsubscribe:
+        """Start calling ``listener`` on every change of :attr:`connected` until
+        unsubscribed: False when the notifier lost its connection, True when it is back
+        with every subscription live again."""
         ...
 
 

@@ -37,7 +37,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     adapters = adapters_from(settings)
     services = adapters.services(settings.policy())
     config = Config(max_body_bytes=settings.max_body_bytes, secure_cookies=settings.secure_cookies)
-    hub = Hub(services.deps.notifier, services.deps.tokens.digest)
+    realtime = settings.realtime()
+    deps = services.deps
+    hub = Hub(deps.notifier, deps.tokens.digest, deps.storage.chats.events, realtime.poll_seconds)
 
     async def going_away() -> None:
         await hub.close_and_wait(CLOSE_GOING_AWAY)
@@ -53,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             *starlette_routes(OPERATIONS, services, config),
-            *realtime_routes(services, hub, settings.realtime()),
+            *realtime_routes(services, hub, realtime),
             *doc_routes(OPERATIONS),
             *home_routes(),
         ],

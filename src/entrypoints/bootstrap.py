@@ -62,13 +62,15 @@ def _or_refusal(backup: Callable[[Path, bool], None] | None) -> Callable[[Path, 
 @attrs.frozen
 class Adapters:
     """The adapters named by the settings, with their lifecycle: building them opens
-    nothing; ``async with adapters:`` opens what holds resources (the database's threads)
-    and closes it, and the hashing pool, on the way out."""
+    nothing; ``async with adapters:`` opens what holds resources (the database's threads,
+    the notifier's connection to Redis), in order, and closes them, and the hashing pool,
+    on the way out."""
 
     storage: Storage
     notifier: Notifier
     hasher: Argon2Hasher
-    # What the storage needs opened and closed around its use (nothing, in memory).
+    # What needs opening and closing around use: the storage (nothing, in memory), then
+    # the notifier (nothing, in-process).
     resources: tuple[contextlib.AbstractAsyncContextManager[object], ...] = ()
     # Creates or upgrades the stored schema and returns the versions applied; None when
     # nothing outlives the process, so there is nothing to migrate.
@@ -103,20 +105,35 @@ class Adapters:
 def adapters_from(settings: Settings) -> Adapters:
     """The one factory of adapters: every entrypoint (the app, each command) and the
     tests take theirs from here, so CHATCORE_STORAGE, _DATABASE and _MIGRATE mean the
-    same everywhere."""
-    notifier, hasher = LocalNotifier(), Argon2Hasher()
+    same everywhere; and CHATCORE_REDIS_URL: the notifier of several processes, opened
+    with the storage (without it, the in-process one)."""
+    notifier, notifier_resources = _notifier_from(settings)
+    hasher = Argon2Hasher()
     if settings.storage == "memory":
-        return Adapters(InMemoryStorage(), notifier, hasher)
+        return Adapters(InMemoryStorage(), notifier, hasher, resources=notifier_resources)
     storage = SqliteStorage(settings.database, migrate=settings.migrate)
     return Adapters(
         storage,
         notifier,
         hasher,
-        resources=(storage,),
+        resources=(storage, *notifier_resources),
         migrate=functools.partial(sqlite_migrate, settings.database),
         migrations=functools.partial(_sqlite_migrations, settings.database),
         backup=lambda target, force: sqlite_backup(settings.database, target, force=force),
     )
+
+
+def _notifier_from(
+    settings: Settings,
+) -> tuple[Notifier, tuple[contextlib.AbstractAsyncContextManager[object], ...]]:
+    if not settings.redis_url:
+        return LocalNotifier(), ()
+    # Imported only when chosen: redis-py takes a while to import, and most commands
+    # (and single-process servers) never need it.
+    from adapters.redis import RedisNotifier
+
+    notifier = RedisNotifier(settings.redis_url, settings.redis_prefix)
+    return notifier, (notifier,)
 
 
 def _sqlite_migrations(path: str) -> list[tuple[int, str, bool]]:

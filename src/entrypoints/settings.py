@@ -15,7 +15,12 @@ from chatcore.deps import Policy
 from .connections import ConnectionLimits
 
 PREFIX = "CHATCORE_"
-_REALTIME = RealtimeConfig()  # the WebSocket settings' defaults are the adapter's own
+_REALTIME = RealtimeConfig()
+REDIS_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+)  # the WebSocket settings' defaults are the adapter's own
 
 
 class SettingsError(ValueError):
@@ -26,6 +31,11 @@ class SettingsError(ValueError):
 class Settings:
     database: str = "chatcore.db"
     storage: Literal["sqlite", "memory"] = "sqlite"
+    # Real time across processes: redis://[:password@]host:port/db (rediss://, unix://
+    # too); empty, it stays in the process. Channels are named under the prefix, so that
+    # several deployments (or test runs) can share one Redis.
+    redis_url: str = ""
+    redis_prefix: str = "chatcore:"
     migrate: bool = True
     token_ttl: int = 30 * 24 * 3600
     login_failure_window: int = 3600
@@ -65,6 +75,10 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}STORAGE must be sqlite or memory, not {settings.storage!r}"
             )
+        scheme = settings.redis_url.partition("://")[0]
+        if settings.redis_url and (scheme not in REDIS_SCHEMES or "://" not in settings.redis_url):
+            # The value itself is not shown: it may hold a password.
+            raise SettingsError(f"{PREFIX}REDIS_URL must start with redis://, rediss:// or unix://")
         return settings
 
     def realtime(self) -> RealtimeConfig:

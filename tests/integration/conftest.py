@@ -1,5 +1,6 @@
 """Black-box wiring for the integration suite: real `chatcore serve` processes on free ports,
-each with its own SQLite file, spoken to over HTTP with httpx.
+each with its own SQLite file (or, as a `cluster`, several sharing one storage and one
+Redis), spoken to over HTTP with httpx.
 
 Everything here follows the wire contract (../shared/API.md), never the server's code.
 Helpers reach the tests as fixtures (`api`, `server`, `server_factory`, `client`), because a
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+
+from private_redis import SHARED_REDIS_URL, fresh_prefix
 
 READY_DEADLINE = 20.0
 STOP_DEADLINE = 10.0
@@ -72,7 +75,9 @@ def run_cli(
 class Server:
     """One `chatcore serve` process. Its output goes to a file, not an unread pipe."""
 
-    def __init__(self, db: Path, workdir: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, db: Path, workdir: Path, env: Mapping[str, str], args: Sequence[str] = ()
+    ) -> None:
         self.db = db
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -90,6 +95,7 @@ class Server:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
+                    *args,
                 ],
                 env=cli_env(db, **self.settings),
                 cwd=workdir,
@@ -139,6 +145,12 @@ class Server:
         kwargs.setdefault("timeout", HTTP_TIMEOUT)
         return httpx.Client(base_url=self.url, **kwargs)
 
+    def kill(self) -> None:
+        """kill -9: gone at once, as a crash, with no goodbye to its sockets."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=STOP_DEADLINE)
+
     def stop(self) -> None:
         """SIGTERM, wait, kill after a bound; always closes the log file."""
         try:
@@ -163,8 +175,8 @@ class ServerFactory:
     def new_db(self) -> Path:
         return self.workdir / f"chatcore-{uuid.uuid4().hex[:8]}.sqlite3"
 
-    def __call__(self, db: Path | None = None, **env: str) -> Server:
-        server = Server(db or self.new_db(), self.workdir, env)
+    def __call__(self, db: Path | None = None, args: Sequence[str] = (), **env: str) -> Server:
+        server = Server(db or self.new_db(), self.workdir, env, args)
         self.servers.append(server)
         return server
 
@@ -178,6 +190,36 @@ class ServerFactory:
         self.servers.clear()
         if errors:
             raise errors[0]
+
+
+class Cluster:
+    """Servers that make one deployment: each its own process and port, all on one storage
+    (given as the settings that name it) and one Redis, under a key prefix of their own."""
+
+    def __init__(
+        self,
+        factory: ServerFactory,
+        storage: Mapping[str, str],
+        redis_url: str,
+        env: Mapping[str, str],
+    ) -> None:
+        self.factory = factory
+        self.storage = dict(storage)
+        # The file CLI helpers (createsuperuser) work on, for a SQLite storage.
+        self.db = Path(self.storage.get("CHATCORE_DATABASE", factory.new_db()))
+        self.settings = {
+            **self.storage,
+            "CHATCORE_REDIS_URL": redis_url,
+            "CHATCORE_REDIS_PREFIX": fresh_prefix(),
+            **env,
+        }
+        self.servers: list[Server] = []
+
+    def start(self, count: int = 1, args: Sequence[str] = ()) -> list[Server]:
+        """``count`` more servers, one after the other (each answering before the next)."""
+        started = [self.factory(db=self.db, args=args, **self.settings) for _ in range(count)]
+        self.servers += started
+        return started
 
 
 # --- helpers for the tests, handed out by the `api` fixture -------------------------------
@@ -481,6 +523,24 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         factory.close()
 
 
+@pytest.fixture(params=["sqlite"])
+def shared_storage(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """The settings that give several servers one storage: a SQLite file. (A storage that
+    servers on several hosts can share joins as another parameter, naming its URL.)"""
+    return {"CHATCORE_DATABASE": str(tmp_path / "shared.sqlite3")}
+
+
+@pytest.fixture
+def cluster_factory(server_factory: ServerFactory, shared_storage: dict[str, str]) -> Any:
+    """`cluster_factory(redis_url=<the machine's Redis>, **env)`: a :class:`Cluster` on
+    the shared storage; its servers are stopped after the test with the others."""
+
+    def make(redis_url: str = SHARED_REDIS_URL, **env: str) -> Cluster:
+        return Cluster(server_factory, shared_storage, redis_url, env)
+
+    return make
+
+
 @pytest.fixture
 def client(server: Server) -> Iterator[httpx.Client]:
     with server.client() as http:
@@ -497,7 +557,7 @@ def _make_admin(server: Server, client: httpx.Client, api: Api) -> dict[str, Any
         f"{username}@example.com",
         "--no-input",
         db=server.db,
-        CHATCORE_SUPERUSER_PASSWORD=api.PASSWORD,
+        **{**server.settings, "CHATCORE_SUPERUSER_PASSWORD": api.PASSWORD},
     )
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
     response = api.login(client, username)

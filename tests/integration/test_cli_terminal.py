@@ -19,13 +19,15 @@ from typing import Any
 
 import httpx
 
+from private_redis import SHARED_REDIS_URL, fresh_prefix
+
 DEADLINE = 60.0
 
 
-def cli_env(db: Path) -> dict[str, str]:
+def cli_env(db: Path, **extra: str) -> dict[str, str]:
     """Ours minus stray CHATCORE_* settings, on this database (as conftest's run_cli)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATCORE_")}
-    return {**env, "PYTHONUNBUFFERED": "1", "CHATCORE_DATABASE": str(db)}
+    return {**env, "PYTHONUNBUFFERED": "1", "CHATCORE_DATABASE": str(db), **extra}
 
 
 def _take_the_terminal() -> None:  # runs in the child, before exec
@@ -162,7 +164,11 @@ def test_with_workers_the_line_is_said_once_with_the_port_bound(tmp_path: Path) 
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "entrypoints.cli", "serve", "--port", "0", "--workers", "2"],
-            env=cli_env(tmp_path / "workers.db"),
+            env=cli_env(
+                tmp_path / "workers.db",
+                CHATCORE_REDIS_URL=SHARED_REDIS_URL,
+                CHATCORE_REDIS_PREFIX=fresh_prefix(),
+            ),
             cwd=tmp_path,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -187,3 +193,23 @@ def test_with_workers_the_line_is_said_once_with_the_port_bound(tmp_path: Path) 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_several_workers_without_redis_are_refused_with_the_setting_named(
+    tmp_path: Path,
+) -> None:
+    """Without Redis each worker's sockets would hear only what that worker stored."""
+    refused = subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "serve", "--port", "0", "--workers", "2"],
+        env=cli_env(tmp_path / "refused.db"),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert refused.returncode == 2, (refused.returncode, refused.stdout, refused.stderr)
+    assert "CHATCORE_REDIS_URL" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr, refused.stderr
+    assert not (tmp_path / "refused.db").exists()  # refused before anything was done

@@ -14,6 +14,7 @@ FORBIDDEN = [
     "uvicorn",
     "websockets",
     "apispec",
+    "redis",
     "adapters",
     "entrypoints",
 ]

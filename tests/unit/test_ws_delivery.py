@@ -2,7 +2,9 @@
 what it is sent (DESIGN.md, "Events, ordering and scale-out"): every kind of event
 reaches every participant's socket once and in seq order; a notification that comes
 late, twice, out of order or never costs nothing, because storage fills the gap; one's
-own removal, or the chat's deletion, closes the socket with 4404 after its frame."""
+own removal, or the chat's deletion, closes the socket with 4404 after its frame. While
+the notifier has lost Redis, the hub reads each chat's events from storage itself, once
+per round per chat however many sockets it has, and once more when Redis is back."""
 
 from __future__ import annotations
 
@@ -18,11 +20,14 @@ from adapters.hashing import Argon2Hasher
 from adapters.http.auth import Credential
 from adapters.http.ws.codes import CLOSE_NOT_FOUND
 from adapters.http.ws.frames import event_frame, message_frame
-from adapters.http.ws.hub import Connection, Hub
+from adapters.http.ws.hub import Connection, EventSource, Hub
+from adapters.memory import InMemoryStorage, LocalNotifier
+from adapters.redis import RedisNotifier
 from chatcore import ChatDraft, ChatEdit, ChatMembers, Registration, Services, User
 from chatcore.events import Event, EventKind
 from chatcore.model import Chat
 from entrypoints.bootstrap import bootstrap
+from private_redis import PrivateRedis, fresh_prefix
 
 GUARD = 5.0  # a hang guard, not a speed requirement
 ROOMY = 1 << 20
@@ -89,7 +94,8 @@ async def test_every_kind_reaches_every_socket_in_seq_order_and_ends_whom_it_con
     alice, bob, carol, dan = await users(app, "alice", "bob", "carol", "dan")
     chat = await app.chats.create_chat(alice, ChatDraft("c", [bob.id, carol.id]))
     published = await heard(app, chat)
-    hub = Hub(app.deps.notifier, app.deps.tokens.digest)
+    deps = app.deps
+    hub = Hub(deps.notifier, deps.tokens.digest, deps.storage.chats.events, poll_seconds=1.0)
     conns = {u.username: connection(app, chat, u) for u in (alice, bob, carol)}
     for conn in conns.values():
         await hub.join(conn)
@@ -237,3 +243,116 @@ async def test_a_recheck_finds_what_no_notification_brought(app: Services) -> No
     writer.cancel()
     assert [(f["type"], f["seq"]) for f in sent(conn)] == [("message", 1), ("member_removed", 2)]
     assert conn.closing == CLOSE_NOT_FOUND
+
+
+# --- when the notifier is away ------------------------------------------------------------
+
+
+async def eventually(condition: Any, seconds: float = 3 * GUARD) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():  # noqa: ASYNC110 - a state the notifier's task changes
+            await asyncio.sleep(0.01)
+
+
+class CountingSource:
+    """The hub's way to storage, counting its reads."""
+
+    def __init__(self, source: EventSource) -> None:
+        self._source = source
+        self.reads = 0
+
+    async def __call__(self, chat_id: int, since: int, limit: int) -> list[Event]:
+        self.reads += 1
+        return await self._source(chat_id, since, limit)
+
+
+async def test_while_redis_is_away_the_hub_reads_storage_and_goes_live_again_after(
+    private_redis: PrivateRedis, hasher: Argon2Hasher, clock: ManualClock
+) -> None:
+    """Two processes on one storage and one Redis; what a third one stores (whose
+    notifier reaches nobody: a process without Redis, or one that died before it could
+    say) reaches the sockets during the outage all the same."""
+    storage, prefix = InMemoryStorage(), fresh_prefix()
+    silent = bootstrap(storage=storage, notifier=LocalNotifier(), hasher=hasher, clock=clock)
+    async with (
+        RedisNotifier(private_redis.url, prefix) as notifier_a,
+        RedisNotifier(private_redis.url, prefix) as notifier_b,
+    ):
+        a = bootstrap(storage=storage, notifier=notifier_a, hasher=hasher, clock=clock)
+        b = bootstrap(storage=storage, notifier=notifier_b, hasher=hasher, clock=clock)
+        alice, bob = await users(a, "alice", "bob")
+        chat = await a.chats.create_chat(alice, ChatDraft("c", [bob.id]))
+        hub = Hub(notifier_b, b.deps.tokens.digest, storage.chats.events, poll_seconds=0.05)
+        conns = [connection(b, chat, bob) for _ in range(3)]
+        for conn in conns:
+            await hub.join(conn)
+        writers = [asyncio.create_task(conn.drain()) for conn in conns]
+        try:
+            await a.chats.send_message(alice, chat.id, "before")
+            for conn in conns:
+                await received(conn, 1)
+            private_redis.kill()
+            try:
+                await eventually(lambda: not notifier_b.connected)
+                await silent.chats.send_message(alice, chat.id, "during")
+                await silent.chats.edit_message(alice, 1, "before, edited")
+                late = connection(b, chat, bob, last_seq=3)  # joins during the outage
+                await hub.join(late)
+                writers.append(asyncio.create_task(late.drain()))
+                await silent.chats.send_message(alice, chat.id, "still during")
+                for conn in conns:
+                    await received(conn, 4)  # read from storage: Redis is still away
+                await received(late, 1)
+            finally:
+                private_redis.start()
+            await eventually(lambda: notifier_a.connected and notifier_b.connected)
+            await a.chats.send_message(alice, chat.id, "after")
+            for conn in conns:
+                await received(conn, 5)
+            await received(late, 2)
+        finally:
+            for writer in writers:
+                writer.cancel()
+            hub.stop()
+        stream = [as_frame(event) for event in await storage.chats.events(chat.id, 0, 99)]
+        assert [f["seq"] for f in stream] == [1, 2, 3, 4, 5]
+        for conn in conns:
+            assert [f["seq"] for f in sent(conn)] == [1, 2, 3, 4, 5]
+            assert sent(conn)[1:] == stream[1:]  # the first went out before its edit
+        assert sent(late) == stream[3:]
+
+
+async def test_the_hub_reads_once_per_chat_not_per_socket(
+    private_redis: PrivateRedis, hasher: Argon2Hasher, clock: ManualClock
+) -> None:
+    """A round per change of connection (the poll itself is an hour here): each reads
+    every busy chat once, and events no notification brought arrive after the second."""
+    storage, prefix = InMemoryStorage(), fresh_prefix()
+    silent = bootstrap(storage=storage, notifier=LocalNotifier(), hasher=hasher, clock=clock)
+    async with RedisNotifier(private_redis.url, prefix) as notifier:
+        app = bootstrap(storage=storage, notifier=notifier, hasher=hasher, clock=clock)
+        alice, bob = await users(app, "alice", "bob")
+        chats = [await app.chats.create_chat(alice, ChatDraft(n, [bob.id])) for n in "xy"]
+        source = CountingSource(storage.chats.events)
+        hub = Hub(notifier, app.deps.tokens.digest, source, poll_seconds=3600)
+        conns = [connection(app, chat, user) for chat in chats for user in (alice, bob) * 3]
+        for conn in conns:
+            await hub.join(conn)
+        writers = [asyncio.create_task(conn.drain()) for conn in conns]
+        try:
+            private_redis.kill()
+            try:
+                await eventually(lambda: not notifier.connected)
+                await eventually(lambda: source.reads == 2)  # the round at the loss
+                for chat in chats:
+                    await silent.chats.send_message(alice, chat.id, "unnotified")
+            finally:
+                private_redis.start()
+            for conn in conns:
+                await received(conn, 1)
+        finally:
+            for writer in writers:
+                writer.cancel()
+            hub.stop()
+        assert source.reads == 4  # two rounds, two chats, twelve sockets
+        assert all([f["seq"] for f in sent(conn)] == [1] for conn in conns)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..settings import Settings, SettingsError
 from . import accounts, database, demo, transfer
-from .common import OK, Formatter
+from .common import OK, USAGE, Formatter
 
 DESCRIPTION = """\
 chatcore: a self-hostable chat backend. `chatcore serve` runs the server; the other
@@ -52,7 +52,8 @@ def _add_serve(commands: Any) -> None:
         "--workers",
         type=int,
         default=1,
-        help="server processes sharing the database (live delivery stays per process)",
+        help="server processes sharing the database; more than 1 needs CHATCORE_REDIS_URL, "
+        "which carries real-time delivery between them",
     )
     serve.add_argument("--reload", action="store_true", help="restart on code changes")
     serve.add_argument(
@@ -67,12 +68,17 @@ def _add_serve(commands: Any) -> None:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from ..server import serve
 
-    if args.workers > 1:
+    if args.workers < 1:
+        print("chatcore serve: --workers must be at least 1", file=sys.stderr)
+        return USAGE
+    if args.workers > 1 and not settings.redis_url:
         print(
-            "warning: the notifier is in-process: with several workers, a WebSocket hears "
-            "only the messages stored through its own worker (REST and storage are shared).",
+            f"chatcore serve: --workers {args.workers} needs CHATCORE_REDIS_URL (e.g. "
+            "redis://127.0.0.1:6379/0): without it each worker's sockets would hear only "
+            "the events stored through that worker. Set it, or run one worker.",
             file=sys.stderr,
         )
+        return USAGE
     serve(args.host, args.port, workers=args.workers, reload=args.reload, log_level=args.log_level)
     return OK
 

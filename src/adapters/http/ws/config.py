@@ -14,3 +14,5 @@ class RealtimeConfig:
     send_burst: int = 60
     allowed_origins: tuple[str, ...] = ()
     recheck_seconds: float = 30.0
+    # How often a chat's events are read from storage while the notifier is away.
+    poll_seconds: float = 1.0

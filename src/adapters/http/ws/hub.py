@@ -5,12 +5,19 @@ draining a queue bounded in bytes: a socket that cannot keep up is closed (1013)
 nobody else waits for it. A socket delivers by seq: it never sends a seq at or below the
 last it sent, and fills a gap from storage, which makes a resume (``?since=``) gapless
 and duplicate-free whatever order notifications arrive in.
+
+While the notifier has lost its connection (Redis gone), the hub reads its chats' new
+events from storage itself, once every ``poll_seconds`` per chat (not per socket), and
+hands them on as if they had been notified; once the notifier is back, it reads once
+more, so that nothing published during the outage stays unheard.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket
@@ -30,6 +37,8 @@ fills a gap from. The socket was admitted to the chat, and it is closed at its o
 ``member_removed``, so it reads no further than the events it may see."""
 
 FILL_PAGE = 1000
+
+log = logging.getLogger("chatcore.ws")
 
 
 def ends_the_socket(event: Event, user_id: int) -> bool:
@@ -158,18 +167,37 @@ class Connection:
 class Hub:
     """This process's open sockets, by chat; one notifier subscription per busy chat."""
 
-    def __init__(self, notifier: Notifier, digest: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        notifier: Notifier,
+        digest: Callable[[str], str],
+        source: EventSource,
+        poll_seconds: float,
+    ) -> None:
         self._notifier = notifier
         self.digest = digest
+        self._source = source
+        self._poll_seconds = poll_seconds
         self._by_chat: dict[int, set[Connection]] = {}
         # One subscription per chat, made by its first joiner; later joiners wait for it.
         self._subscriptions: dict[int, asyncio.Future[Unsubscribe]] = {}
+        # Per chat, the highest seq handed to its sockets: where reading storage resumes
+        # while the notifier is away. (Each socket fills any gap below what it is handed.)
+        self._handed: dict[int, int] = {}
+        self._poller: asyncio.Task[None] | None = None
+        self._poll_now = asyncio.Event()
+        self._read_again = False  # the notifier came or went since the round began
         self._stop_revocations = notifier.on_revoke(self._revoked)
+        self._stop_connection = notifier.on_connection(self._connection_changed)
 
     async def join(self, conn: Connection) -> None:
         """Returns once the chat's subscription is live: every event published from then
-        on reaches the connection."""
-        members = self._by_chat.setdefault(conn.chat_id, set())
+        on reaches the connection (from the notifier, or read from storage while the
+        notifier is not connected)."""
+        members = self._by_chat.get(conn.chat_id)
+        if members is None:
+            members = self._by_chat[conn.chat_id] = set()
+            self._handed[conn.chat_id] = conn.last_seq
         members.add(conn)
         subscription = self._subscriptions.get(conn.chat_id)
         if subscription is None:
@@ -182,6 +210,8 @@ class Hub:
         except BaseException:
             self.leave(conn)
             raise
+        if not self._notifier.connected:
+            self._start_polling()
 
     def leave(self, conn: Connection) -> None:
         members = self._by_chat.get(conn.chat_id)
@@ -190,6 +220,7 @@ class Hub:
         members.discard(conn)
         if not members:
             del self._by_chat[conn.chat_id]
+            del self._handed[conn.chat_id]
             self._subscriptions.pop(conn.chat_id).add_done_callback(_unsubscribe)
 
     def connections(self) -> list[Connection]:
@@ -212,11 +243,16 @@ class Hub:
     def stop(self) -> None:
         self.close_all()
         self._stop_revocations()
+        self._stop_connection()
+        if self._poller is not None:
+            self._poller.cancel()
 
     def _deliver(self, event: Event) -> None:
         members = self._by_chat.get(event.chat_id)
         if not members:
             return
+        if event.seq > self._handed[event.chat_id]:
+            self._handed[event.chat_id] = event.seq
         frame = event_frame(event)  # rendered once for every local socket
         for conn in list(members):
             conn.push(event, frame)
@@ -225,6 +261,47 @@ class Hub:
         for conn in self.connections():
             if revocation.covers(conn.user.id, conn.token_digest):
                 conn.close(CLOSE_POLICY)
+
+    # -- without the notifier -------------------------------------------------------------
+
+    def _connection_changed(self, connected: bool) -> None:
+        """Lost: read storage now, then every ``poll_seconds``. Back: read it once more
+        (a round that starts now), for what was published before the subscriptions were
+        live again."""
+        self._read_again = True
+        self._poll_now.set()
+        self._start_polling()
+
+    def _start_polling(self) -> None:
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.ensure_future(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            self._read_again = False
+            await self._read_storage()
+            if self._read_again:
+                continue
+            if self._notifier.connected:
+                return
+            self._poll_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poll_now.wait(), self._poll_seconds)
+
+    async def _read_storage(self) -> None:
+        """One round: each chat's events after the last handed to its sockets, one read
+        per chat, handed on as the notifier would have."""
+        for chat_id in list(self._by_chat):
+            since = self._handed.get(chat_id)
+            if since is None:  # everyone left meanwhile
+                continue
+            try:
+                events = await self._source(chat_id, since, FILL_PAGE)
+            except Exception as exc:  # storage away too: the next round tries again
+                log.warning("could not read chat %s's events: %s", chat_id, exc)
+                continue
+            for event in events:
+                self._deliver(event)
 
 
 def _unsubscribe(subscription: asyncio.Future[Unsubscribe]) -> None:
