@@ -544,6 +544,9 @@ class InMemoryStorage:
             ),
         )
 
+    async def ping(self) -> None:
+        return None  # the state is this process's memory: reachable while it runs
+
     async def load(self, archive: Archive) -> None:
         s = self._state
         if s.users or s.chats or s.messages:
@@ -622,6 +625,9 @@ class LocalNotifier:
 
     def on_revoke(self, listener: RevocationListener) -> Unsubscribe:
         return _add(self._revocation_listeners, next(self._keys), listener)
+
+    async def ping(self) -> None:
+        return None  # in-process: nothing between publisher and listeners to lose
 
 
 E = TypeVar("E")
