@@ -57,12 +57,13 @@ class OpsConfig:
 
 
 class Readiness:
-    """Pings every component at once, each bounded by :data:`READY_TIMEOUT`, and says
-    which are down. A change of state is logged, with the cause, once (not at every
-    probe of a load balancer); the cause never goes to the client."""
+    """Pings every component at once and says which are down (one that takes over
+    ``timeout`` seconds is). A change of state is logged, with the cause, once (not at
+    every probe of a load balancer); the cause never goes to the client."""
 
-    def __init__(self, probes: Mapping[str, Probe]) -> None:
+    def __init__(self, probes: Mapping[str, Probe], timeout: float = READY_TIMEOUT) -> None:
         self._probes = dict(probes)
+        self._timeout = timeout
         self._down: set[str] = set()
 
     async def down(self) -> list[str]:
@@ -82,7 +83,7 @@ class Readiness:
             down.append(name)
             if name not in self._down:
                 cause = (
-                    f"no answer within {READY_TIMEOUT:g}s"
+                    f"no answer within {self._timeout:g}s"
                     if isinstance(outcome, TimeoutError)
                     else f"{type(outcome).__name__}: {outcome}"
                 )
@@ -91,7 +92,7 @@ class Readiness:
         return down
 
     async def _check(self, probe: Probe) -> None:
-        async with asyncio.timeout(READY_TIMEOUT):
+        async with asyncio.timeout(self._timeout):
             await probe()
 
 
@@ -200,13 +201,10 @@ def ops_paths(config: OpsConfig) -> dict[str, dict[str, Any]]:
             {
                 "200": {
                     "description": "Ready.",
-                    "content": {
-                        JSON: {"schema": status("ready"), "example": {"status": "ready"}}
-                    },
+                    "content": {JSON: {"schema": status("ready"), "example": {"status": "ready"}}},
                 },
                 "503": {
-                    "description": "Not ready: the storage, the notifier, or both, did not "
-                    "answer.",
+                    "description": "Not ready: the storage, the notifier, or both, did not answer.",
                     "headers": {
                         "Retry-After": {
                             "description": "Seconds before asking again.",
@@ -245,8 +243,7 @@ def ops_paths(config: OpsConfig) -> dict[str, dict[str, Any]]:
                     },
                 },
                 "404": {
-                    "description": "Asked from a public address: as if there were no such "
-                    "path.",
+                    "description": "Asked from a public address: as if there were no such path.",
                     "content": {
                         JSON: {
                             "schema": ref(component_name(Detail)),

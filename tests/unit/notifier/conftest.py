@@ -11,6 +11,8 @@ from contextlib import AbstractAsyncContextManager
 import pytest
 
 from adapters.memory import LocalNotifier
+from adapters.metrics import CountingNotifier
+from adapters.prometheus import PrometheusMetrics
 from chatcore.ports import Notifier
 
 OpenNotifier = Callable[[], AbstractAsyncContextManager[Notifier]]
@@ -21,6 +23,13 @@ async def _local() -> AsyncIterator[Notifier]:
     yield LocalNotifier()
 
 
-@pytest.fixture(params=["local"])
+@contextlib.asynccontextmanager
+async def _counted() -> AsyncIterator[Notifier]:
+    """The wrapper that counts published events (CHATCORE_METRICS) must keep every
+    promise of the notifier it wraps."""
+    yield CountingNotifier(LocalNotifier(), PrometheusMetrics())
+
+
+@pytest.fixture(params=["local", "counted-local"])
 def open_notifier(request: pytest.FixtureRequest) -> OpenNotifier:
-    return {"local": _local}[request.param]
+    return {"local": _local, "counted-local": _counted}[request.param]

@@ -138,3 +138,17 @@ async def test_revocations_reach_every_revocation_listener_until_it_stops(
                 await arrived.wait()
         assert kept == [Revocation(7), Revocation(8, token_digest="d")]
         assert heard == [Revocation(7)]
+
+
+async def test_an_open_notifier_answers_pings_and_goes_on_delivering(
+    open_notifier: OpenNotifier,
+) -> None:
+    """The readiness check's probe: it returns while the notifier works, to many callers
+    at once, and leaves subscriptions as they were."""
+    async with open_notifier() as notifier:
+        ear = Ear()
+        await notifier.subscribe(1, ear)
+        async with asyncio.timeout(WAIT_SECONDS):
+            assert await asyncio.gather(*(notifier.ping() for _ in range(20))) == [None] * 20
+        await notifier.publish(posted(1, 1))
+        assert await ear.until(ends_with(posted(1, 1))) == [posted(1, 1)]
