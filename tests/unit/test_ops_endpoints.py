@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from metrics_support import scrape
 
 from adapters.http.ops import Readiness
 from entrypoints.app import create_app
 from entrypoints.settings import Settings
+from metrics_support import scrape
 
 MEMORY = Settings(storage="memory")
 
@@ -41,7 +41,11 @@ async def test_each_endpoint_has_a_setting_that_turns_it_off(setting: str, path:
     on = Settings.from_env({"CHATCORE_STORAGE": "memory", "CHATCORE_METRICS": "true"})
     assert (await get(on, path)).status_code == 200
     off = Settings.from_env(
-        {"CHATCORE_STORAGE": "memory", "CHATCORE_METRICS": "true", f"CHATCORE_{setting.upper()}": "0"}
+        {
+            "CHATCORE_STORAGE": "memory",
+            "CHATCORE_METRICS": "true",
+            f"CHATCORE_{setting.upper()}": "0",
+        }
     )
     response = await get(off, path)
     assert (response.status_code, response.json()) == (404, {"detail": "Not found."})

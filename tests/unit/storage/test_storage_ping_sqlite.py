@@ -9,13 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from storage_support import START
 
 from adapters.prometheus import PrometheusMetrics
 from adapters.sqlite import Closed, SqliteStorage
 from adapters.sqlite.storage import Unreachable
 from chatcore.model import NewUser, UserType
 from metrics_support import scrape
-from storage_support import START
 
 
 async def test_a_closed_storage_fails_its_ping(tmp_path: Path) -> None:
@@ -35,7 +35,7 @@ async def test_the_database_moved_away_fails_the_ping_until_it_is_back(tmp_path:
     with SqliteStorage(home / "chat.db") as storage:
         await storage.ping()
         home.rename(tmp_path / "elsewhere")
-        with pytest.raises(Unreachable, match="chat.db"):
+        with pytest.raises(Unreachable, match=r"chat\.db"):
             await storage.ping()
         (tmp_path / "elsewhere").rename(home)
         await storage.ping()
