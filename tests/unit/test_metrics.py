@@ -171,7 +171,8 @@ def test_the_readme_lists_every_metric_and_no_other() -> None:
         for family in prometheus_client.parser.text_string_to_metric_families(
             PrometheusMetrics().exposition().decode()
         )
-        if family.name.startswith("chatcore")
+        # (the classic text format has no "created": its timestamps read as families)
+        if family.name.startswith("chatcore") and not family.name.endswith("_created")
     }
     section = README.read_text(encoding="utf-8").split("## Operations", 1)[1].split("\n## ")[0]
     documented = set(re.findall(r"`(chatcore_\w+?)(?:_total)?`", section))
