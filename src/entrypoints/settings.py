@@ -9,7 +9,7 @@ from typing import Literal
 
 import attrs
 
-from adapters.http.ops import OpsConfig
+from adapters.http.ops_config import OpsConfig
 from adapters.http.ws.config import RealtimeConfig
 from chatcore.deps import Policy
 

@@ -24,13 +24,13 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import attrs
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .openapi import JSON, component_name, ref
+from .ops_config import OpsConfig
 from .problems import json_error
 from .routes import respond
 from .wire import Detail
@@ -45,15 +45,6 @@ RETRY_AFTER = 5  # seconds, in a 503's Retry-After: about a probe period
 TEXT = "text/plain"
 
 Probe = Callable[[], Awaitable[None]]
-
-
-@attrs.frozen
-class OpsConfig:
-    """Which operations endpoints are served."""
-
-    healthz: bool = True
-    readyz: bool = True
-    metrics: bool = False
 
 
 class Readiness:

@@ -9,7 +9,8 @@ The writer takes every write queued at that moment and runs them in one ``BEGIN
 IMMEDIATE`` transaction, each inside a SAVEPOINT of its own: a write that fails (a taken
 username) is rolled back alone and fails only its caller. Futures are settled after
 COMMIT, so a resolved write is durable (``synchronous=FULL``) and visible to every
-reader; one fsync serves the whole batch. Readers run each piece of work in one read
+reader; one fsync serves the whole batch (each batch's size and time go to the
+engine's :class:`adapters.metrics.Metrics`). Readers run each piece of work in one read
 transaction, a consistent snapshot; with WAL they never wait for the writer.
 """
 
