@@ -554,6 +554,9 @@ class InMemoryStorage:
             ),
         )
 
+    async def ping(self) -> None:
+        return None  # the state is this process's memory: reachable while it runs
+
     async def load(self, archive: Archive) -> None:
         s = self._state
         if s.users or s.chats or s.messages:
@@ -631,6 +634,9 @@ class LocalNotifier:
 
     def on_connection(self, listener: ConnectionListener) -> Unsubscribe:
         return _never_called
+
+    async def ping(self) -> None:
+        return None  # in-process: nothing between publisher and listeners to lose
 
 
 def _never_called() -> None:

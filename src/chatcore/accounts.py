@@ -133,8 +133,13 @@ class Accounts:
             keys, now, policy.login_failure_window, _login_rule(policy, now)
         )
         if wait is not None:
+            self._deps.telemetry.login_failed(throttled=True)
             raise Throttled(wait)
-        user = await self._check_password(username, password)  # a failure stays counted
+        try:
+            user = await self._check_password(username, password)  # a failure stays counted
+        except AuthenticationFailed:
+            self._deps.telemetry.login_failed(throttled=False)
+            raise
         await self._attempts.release(keys[1:], now)
         await self._attempts.clear(keys[0])
         return user

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import attrs
 
-from .ports import Clock, Notifier, PasswordHasher, Storage, TokenGenerator
+from .ports import Clock, Notifier, PasswordHasher, Storage, Telemetry, TokenGenerator
 
 
 @attrs.frozen
@@ -31,6 +31,13 @@ class Policy:
     chats_per_user: int = 100
 
 
+class NoTelemetry:
+    """Telemetry that counts nothing: the default, for library use and tests."""
+
+    def login_failed(self, throttled: bool) -> None:
+        return None
+
+
 @attrs.frozen
 class Deps:
     """The ports the use cases run on, handed over by a composition root."""
@@ -41,3 +48,4 @@ class Deps:
     clock: Clock
     tokens: TokenGenerator
     policy: Policy = Policy()
+    telemetry: Telemetry = attrs.field(factory=NoTelemetry)

@@ -286,6 +286,32 @@ class Storage(Protocol):
         The archive must be consistent (see :func:`chatcore.operator.check_archive`)."""
         ...
 
+    async def ping(self) -> None:
+        """Return when the storage can serve requests now, raise when it cannot: the
+        readiness check (``GET /readyz``) calls it, so that a load balancer sends no
+        traffic to a process whose database is gone.
+
+        The contract, for every adapter:
+
+        - *Reachable* means a real round trip to where the data lives, on the path
+          requests use: a trivial statement (``SELECT 1``) on a connection of the pool
+          requests draw from, through the threads or event loop they run on; not a
+          check of a flag kept in memory. For a file, that the file it has open is still
+          the one at its path (not deleted, moved or replaced).
+        - *Cheap*: no table is read, nothing is written, no lock is held past the
+          statement; it is called every few seconds, by several probes at once.
+        - *Bounded*: it returns or raises within a few seconds (say 2) even when the
+          server hangs, using the driver's own timeout (a pool's wait for a connection
+          included). The caller also gives up after ``READY_TIMEOUT`` seconds and counts
+          that as unreachable, but cancelling must leave the pool sound.
+        - *Raises* any ``Exception`` when unreachable, with a message for the operator's
+          log (never shown to clients: no password or URL with credentials in it); after
+          the cause goes away, the next call returns again, with no restart.
+        - Only while open (between ``__aenter__`` and ``__aexit__``, where the adapter
+          has a lifecycle); closed, it raises.
+        """
+        ...
+
 
 Listener = Callable[[Event], None]
 """Called once for each event published to a chat it listens on, in publish order."""
@@ -346,6 +372,31 @@ class Notifier(Protocol):
         """Start calling ``listener`` on every change of :attr:`connected` until
         unsubscribed: False when the notifier lost its connection, True when it is back
         with every subscription live again."""
+        ...
+
+    async def ping(self) -> None:
+        """Return when the notifier can carry events between processes now, raise when
+        it cannot (``GET /readyz``). Same contract as :meth:`Storage.ping`: a real
+        round trip to the broker on the connection publishes use (Redis: ``PING`` on
+        the client's pool; a pub/sub adapter should also raise while its subscription
+        connection is down and being re-established), cheap, bounded by the client's
+        socket timeout (a few seconds), raising any ``Exception`` with a message for the
+        log and no credentials, and returning again once the broker is back. An
+        in-process notifier is always reachable. Unreachable means late, not lost
+        (storage is the record): readiness reports it so that an operator sees it.
+        """
+        ...
+
+
+class Telemetry(Protocol):
+    """What the use cases report for an operator to count: how often, never who or what
+    (no username, address or credential is passed). Each method returns at once and
+    never raises; :class:`chatcore.deps.NoTelemetry` does nothing."""
+
+    def login_failed(self, throttled: bool) -> None:
+        """A password was guessed wrong (a login, or a password change's current
+        password), or, ``throttled``, a guess was refused unchecked by the login
+        throttle."""
         ...
 
 

@@ -16,11 +16,13 @@ from starlette.applications import Starlette
 from adapters.http.api import OPERATIONS
 from adapters.http.docs import doc_routes
 from adapters.http.home import home_routes
+from adapters.http.ops import ops_paths, ops_routes
 from adapters.http.problems import EXCEPTION_HANDLERS
 from adapters.http.routes import Config, starlette_routes
 from adapters.http.ws.codes import CLOSE_GOING_AWAY
 from adapters.http.ws.endpoint import realtime_routes
 from adapters.http.ws.hub import Hub
+from adapters.prometheus import CONTENT_TYPE as METRICS_TYPE
 
 from .bootstrap import adapters_from
 from .settings import Settings
@@ -39,7 +41,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     config = Config(max_body_bytes=settings.max_body_bytes, secure_cookies=settings.secure_cookies)
     realtime = settings.realtime()
     deps = services.deps
-    hub = Hub(deps.notifier, deps.tokens.digest, deps.storage.chats.events, realtime.poll_seconds)
+    hub = Hub(
+        deps.notifier,
+        deps.tokens.digest,
+        deps.storage.chats.events,
+        realtime.poll_seconds,
+        adapters.metrics,
+    )
+    operations = settings.operations()
+    probes = {"storage": adapters.storage.ping, "notifier": adapters.notifier.ping}
 
     async def going_away() -> None:
         await hub.close_and_wait(CLOSE_GOING_AWAY)
@@ -56,7 +66,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             *starlette_routes(OPERATIONS, services, config),
             *realtime_routes(services, hub, realtime),
-            *doc_routes(OPERATIONS),
+            *ops_routes(operations, probes, adapters.exposition, METRICS_TYPE),
+            *doc_routes(OPERATIONS, ops_paths(operations)),
             *home_routes(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -15,12 +15,14 @@ import attrs
 from adapters.clock import SystemClock
 from adapters.hashing import Argon2Hasher
 from adapters.memory import InMemoryStorage, LocalNotifier
+from adapters.metrics import NO_METRICS, CountingNotifier, Metrics
+from adapters.prometheus import PrometheusMetrics
 from adapters.sqlite import SqliteStorage, migration_status
 from adapters.sqlite import backup as sqlite_backup
 from adapters.sqlite import migrate as sqlite_migrate
 from adapters.tokens import SecretTokens
 from chatcore.deps import Deps, Policy
-from chatcore.ports import Clock, Notifier, PasswordHasher, Storage, TokenGenerator
+from chatcore.ports import Clock, Notifier, PasswordHasher, Storage, Telemetry, TokenGenerator
 from chatcore.services import Services
 
 from .settings import Settings
@@ -33,6 +35,7 @@ def bootstrap(
     clock: Clock | None = None,
     tokens: TokenGenerator | None = None,
     policy: Policy | None = None,
+    telemetry: Telemetry = NO_METRICS,
 ) -> Services:
     deps = Deps(
         storage=storage or InMemoryStorage(),
@@ -41,6 +44,7 @@ def bootstrap(
         clock=clock or SystemClock(),
         tokens=tokens or SecretTokens(),
         policy=policy or Policy(),
+        telemetry=telemetry,
     )
     return Services.build(deps)
 
@@ -81,11 +85,20 @@ class Adapters:
     # Writes a consistent copy of the stored data to a file (target, force); raises
     # CannotBackUp with what to do instead when this storage has no such thing.
     backup: Callable[[Path, bool], None] = attrs.field(default=None, converter=_or_refusal)
+    # What every adapter reports to (the notifier above already counts through it); and
+    # the Prometheus text of it all, None when CHATCORE_METRICS is off (then nothing is
+    # counted: ``metrics`` is NO_METRICS).
+    metrics: Metrics = NO_METRICS
+    exposition: Callable[[], bytes] | None = None
     _stack: contextlib.AsyncExitStack = attrs.field(factory=contextlib.AsyncExitStack)
 
     def services(self, policy: Policy | None = None) -> Services:
         return bootstrap(
-            storage=self.storage, notifier=self.notifier, hasher=self.hasher, policy=policy
+            storage=self.storage,
+            notifier=self.notifier,
+            hasher=self.hasher,
+            policy=policy,
+            telemetry=self.metrics,
         )
 
     async def __aenter__(self) -> Adapters:
@@ -106,21 +119,43 @@ def adapters_from(settings: Settings) -> Adapters:
     """The one factory of adapters: every entrypoint (the app, each command) and the
     tests take theirs from here, so CHATCORE_STORAGE, _DATABASE and _MIGRATE mean the
     same everywhere; and CHATCORE_REDIS_URL: the notifier of several processes, opened
-    with the storage (without it, the in-process one)."""
+    with the storage (without it, the in-process one). With CHATCORE_METRICS on, one
+    :class:`PrometheusMetrics` per call (its own registry) is handed to every adapter
+    that counts something."""
+    prometheus = PrometheusMetrics() if settings.metrics else None
+    metrics: Metrics = NO_METRICS if prometheus is None else prometheus
+    exposition = None if prometheus is None else prometheus.exposition
     notifier, notifier_resources = _notifier_from(settings)
+    if prometheus is not None:
+        notifier.on_connection(lambda connected: _reconnected(metrics, connected))
+        notifier = CountingNotifier(notifier, metrics)
     hasher = Argon2Hasher()
     if settings.storage == "memory":
-        return Adapters(InMemoryStorage(), notifier, hasher, resources=notifier_resources)
-    storage = SqliteStorage(settings.database, migrate=settings.migrate)
+        return Adapters(
+            InMemoryStorage(),
+            notifier,
+            hasher,
+            metrics=metrics,
+            exposition=exposition,
+            resources=notifier_resources,
+        )
+    storage = SqliteStorage(settings.database, migrate=settings.migrate, metrics=metrics)
     return Adapters(
         storage,
         notifier,
         hasher,
+        metrics=metrics,
+        exposition=exposition,
         resources=(storage, *notifier_resources),
         migrate=functools.partial(sqlite_migrate, settings.database),
         migrations=functools.partial(_sqlite_migrations, settings.database),
         backup=lambda target, force: sqlite_backup(settings.database, target, force=force),
     )
+
+
+def _reconnected(metrics: Metrics, connected: bool) -> None:
+    if connected:  # back, every subscription live again
+        metrics.notifier_reconnected()
 
 
 def _notifier_from(

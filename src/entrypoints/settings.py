@@ -9,6 +9,7 @@ from typing import Literal
 
 import attrs
 
+from adapters.http.ops_config import OpsConfig
 from adapters.http.ws.config import RealtimeConfig
 from chatcore.deps import Policy
 
@@ -60,6 +61,12 @@ class Settings:
     max_header_bytes: int = 16 * 1024  # request line and headers together
     max_headers: int = 100
     max_connections: int = 1000  # lowered to fit the open-file limit (RLIMIT_NOFILE)
+    # Operations endpoints (adapters.http.ops): probes for a load balancer or an
+    # orchestrator, on by default; metrics, which tell anyone who can read them how busy
+    # the server is, off until asked for (and then served to private addresses only).
+    healthz: bool = True
+    readyz: bool = True
+    metrics: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +105,9 @@ class Settings:
             max_headers=self.max_headers,
             max_connections=self.max_connections,
         )
+
+    def operations(self) -> OpsConfig:
+        return OpsConfig(healthz=self.healthz, readyz=self.readyz, metrics=self.metrics)
 
     def policy(self) -> Policy:
         return Policy(

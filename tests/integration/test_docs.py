@@ -27,12 +27,22 @@ from playwright.sync_api import (
 
 from adapters.http.api import OPERATIONS
 from adapters.http.docs import DocSite
+from adapters.http.ops import ops_paths
 from contract_checks import CHECKS
+from entrypoints.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "swagger-ui.png"
 
 # --- schema-driven fuzzing ----------------------------------------------------------------
+
+# Fuzzed logins fail by the hundred: the throttle must not lock out the suite's own. Every
+# operations endpoint is on, so that each is fuzzed too.
+FUZZ_ENV = {
+    "CHATCORE_LOGIN_FAILURES_PER_ACCOUNT": "1000000",
+    "CHATCORE_LOGIN_FAILURES_PER_ADDRESS": "1000000",
+    "CHATCORE_METRICS": "true",
+}
 
 # Examples per operation in the fuzzing phase, on top of the document's own examples and
 # schemathesis's coverage cases (boundaries, missing and wrong-typed values): the whole
@@ -80,14 +90,9 @@ class FuzzTarget:
 def fuzz_server(server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A `chatcore serve` of its own for this module, started by the harness's Server class
     (conftest.py cannot be imported, and its server_factory fixture is per test while
-    schemathesis makes one test per operation). Fuzzed logins fail by the hundred: the
-    throttle must not lock out the suite's own."""
+    schemathesis makes one test per operation), with FUZZ_ENV."""
     workdir = tmp_path_factory.mktemp("fuzz")
-    env = {
-        "CHATCORE_LOGIN_FAILURES_PER_ACCOUNT": "1000000",
-        "CHATCORE_LOGIN_FAILURES_PER_ADDRESS": "1000000",
-    }
-    own = type(server)(workdir / "fuzz.sqlite3", workdir, env)
+    own = type(server)(workdir / "fuzz.sqlite3", workdir, FUZZ_ENV)
     try:
         yield own
     finally:
@@ -106,9 +111,10 @@ def fuzz_target(fuzz_server: Any, api: Any, make_admin: Any) -> FuzzTarget:
     return FuzzTarget(fuzz_server.url, token, admin["token"], username, api.PASSWORD)
 
 
-# The document the code builds, loaded when pytest collects this module (schemathesis makes
-# one test per operation from it); the fixture above checks the server serves the same.
-DOCUMENT = DocSite(OPERATIONS).document
+# The document the code builds for the fuzzed server's settings, loaded when pytest collects
+# this module (schemathesis makes one test per operation from it); the fixture above checks
+# the server serves the same.
+DOCUMENT = DocSite(OPERATIONS, ops_paths(Settings.from_env(FUZZ_ENV).operations())).document
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from raw_sockets import raw_upgrade, read_to_end
 from websockets.asyncio.client import ClientConnection
 
 RECV_GUARD = 20.0  # a hang guard, not a speed requirement
@@ -332,24 +332,6 @@ async def test_shutdown_says_going_away(server_factory: Any, api: Any) -> None:
             assert await closed_with(ws) == 1001
 
 
-def raw_upgrade(port: int, path: str) -> socket.socket:
-    """A WebSocket that completes its handshake and then never reads."""
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
-    sock.sendall(
-        (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    reply = b""
-    while b"\r\n\r\n" not in reply:
-        reply += sock.recv(1)
-    assert reply.startswith(b"HTTP/1.1 101"), reply
-    return sock
-
-
 async def test_a_stalled_reader_is_cut_off_while_the_others_keep_receiving(
     server_factory: Any, api: Any
 ) -> None:
@@ -366,14 +348,10 @@ async def test_a_stalled_reader_is_cut_off_while_the_others_keep_receiving(
                     await alice.send(chat, f"{n} {body}")
                 got = await messages(b, total)
                 assert [m["content"].split()[0] for m in got] == [str(n) for n in range(total)]
-            stalled.settimeout(RECV_GUARD)
-            received = bytearray()
-            while chunk := await asyncio.to_thread(stalled.recv, 1 << 16):
-                received += chunk  # the server ended it: it closed, we read EOF
-        except ConnectionResetError:
-            pass  # cut off hard after the close handshake timed out: also an end
-        finally:
+        except BaseException:
             stalled.close()
+            raise
+        received = await read_to_end(stalled, RECV_GUARD)  # the server ended it
         assert len(received) < total * len(body)  # it was cut off, not served in full
         assert b"\x88\x02\x03\xf5" in received  # a close frame with code 1013 ended it
         async with carol.socket(chat, after=0) as c:  # reconnects and misses nothing

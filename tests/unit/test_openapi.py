@@ -30,7 +30,7 @@ from starlette.routing import Match, Route, WebSocketRoute
 from adapters.hashing import FAST_INSECURE, Argon2Hasher
 from adapters.http import openapi_notes as notes
 from adapters.http.api import OPERATIONS
-from adapters.http.docs import REDOC_LOGO, STATIC_PATH, DocSite, doc_routes
+from adapters.http.docs import REDOC_LOGO, STATIC_PATH, doc_routes
 from adapters.http.openapi import build_document, component_name
 from adapters.http.problems import EXCEPTION_HANDLERS
 from adapters.http.routes import Config as RouteConfig
@@ -85,8 +85,8 @@ class Client:
 
 @pytest.fixture(scope="module")
 def served() -> tuple[Client, dict[str, Any]]:
-    """The app's own document, as GET /api/schema/ serves it."""
-    client = Client(create_app(Settings(storage="memory")))
+    """The app's own document, as GET /api/schema/ serves it, with every endpoint on."""
+    client = Client(create_app(Settings(storage="memory", metrics=True)))
     response = client.get("/api/schema/")
     assert response.status_code == 200, response.text
     return client, response.json()
@@ -172,7 +172,10 @@ def test_the_document_is_built_once_per_app() -> None:
     assert site.document is site.document
 
 
-def test_every_operation_has_a_summary_description_tag_and_id(document: dict[str, Any]) -> None:
+def test_every_operation_has_a_summary_description_tag_and_id(
+    served: tuple[Client, dict[str, Any]],
+) -> None:
+    _, document = served
     ids = [op["operationId"] for _, _, op in operations(document)]
     assert len(ids) == len(set(ids))
     for path, method, operation in operations(document):
@@ -204,9 +207,18 @@ def _documented_path(path: str, documented: dict[str, Any]) -> str | None:
     return None
 
 
-def test_every_route_the_app_serves_is_documented() -> None:
-    app = create_app(Settings(storage="memory"))
-    served = DocSite(OPERATIONS).document
+# The operations endpoints come and go with their settings, and so does their documentation.
+APP_SETTINGS = [
+    pytest.param(Settings(storage="memory"), id="defaults"),
+    pytest.param(Settings(storage="memory", metrics=True), id="every-endpoint-on"),
+    pytest.param(Settings(storage="memory", healthz=False, readyz=False), id="operations-off"),
+]
+
+
+@pytest.mark.parametrize("config", APP_SETTINGS)
+def test_every_route_the_app_serves_is_documented(config: Settings) -> None:
+    app = create_app(config)
+    served = Client(app).get("/api/schema/").json()
     websockets = 0
     for route in app.routes:
         if isinstance(route, WebSocketRoute):
@@ -229,9 +241,10 @@ def _concrete(path: str, operation: dict[str, Any]) -> str:
     return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
 
 
-def test_every_documented_operation_is_served() -> None:
-    app = create_app(Settings(storage="memory"))
-    document = DocSite(OPERATIONS).document
+@pytest.mark.parametrize("config", APP_SETTINGS)
+def test_every_documented_operation_is_served(config: Settings) -> None:
+    app = create_app(config)
+    document = Client(app).get("/api/schema/").json()
     for path, method, operation in operations(document):
         url = _concrete(path, operation)
         variants = [url, url.rstrip("/")] if url.endswith("/") and url != "/" else [url]
@@ -248,7 +261,10 @@ def test_every_documented_operation_is_served() -> None:
 # --- examples -----------------------------------------------------------------------------
 
 
-def test_every_operation_has_request_and_response_examples(document: dict[str, Any]) -> None:
+def test_every_operation_has_request_and_response_examples(
+    served: tuple[Client, dict[str, Any]],
+) -> None:
+    _, document = served
     for path, method, operation in operations(document):
         for content in operation.get("requestBody", {}).get("content", {}).values():
             assert "example" in content, (path, method)
@@ -259,11 +275,13 @@ def test_every_operation_has_request_and_response_examples(document: dict[str, A
             assert "example" in parameter, (path, method, parameter["name"])
 
 
-def test_every_example_validates_against_its_own_schema() -> None:
-    served = DocSite(OPERATIONS).document
+def test_every_example_validates_against_its_own_schema(
+    served: tuple[Client, dict[str, Any]],
+) -> None:
+    _, document = served
     checked = 0
-    for at, example in examples(served):
-        errors = list(validator_for(served, at).iter_errors(example))
+    for at, example in examples(document):
+        errors = list(validator_for(document, at).iter_errors(example))
         assert not errors, (at, example, [e.message for e in errors])
         checked += 1
     assert checked > 100

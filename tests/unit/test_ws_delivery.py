@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -214,7 +215,7 @@ async def test_queued_notifications_in_reverse_still_go_out_in_order(app: Servic
     chat, reader, published = await stored_stream(app, 8)
     conn = connection(app, chat, reader)
     for event in reversed(published):
-        conn.push(event, event_frame(event))
+        conn.push(event, event_frame(event), time.monotonic())
     writer = asyncio.create_task(conn.drain())
     await received(conn, 8)
     writer.cancel()

@@ -14,7 +14,7 @@ import functools
 import html
 import importlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any, cast
@@ -279,15 +279,20 @@ def _bad_format(value: str) -> str:
 class DocSite:
     """One app's documentation: built on first use, then served from memory."""
 
-    def __init__(self, operations: Sequence[Operation]) -> None:
+    def __init__(
+        self,
+        operations: Sequence[Operation],
+        extra_paths: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self._operations = tuple(operations)
+        self._extra_paths = dict(extra_paths or {})
         self.assets = assets()
         self._files: dict[str, bytes] = {}
 
     @functools.cached_property
     def document(self) -> dict[str, Any]:
         media = {name: asset.media_type for name, asset in self.assets.items()}
-        return build_document(self._operations, doc_paths(media))
+        return build_document(self._operations, {**doc_paths(media), **self._extra_paths})
 
     @functools.cached_property
     def _rendered(self) -> dict[str, bytes]:
@@ -329,9 +334,12 @@ def _page(text: str) -> Response:
     return HTMLResponse(text, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
 
 
-def doc_routes(operations: Sequence[Operation]) -> list[BaseRoute]:
-    """The documentation's routes, each page also without its trailing slash."""
-    site = DocSite(operations)
+def doc_routes(
+    operations: Sequence[Operation], extra_paths: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[BaseRoute]:
+    """The documentation's routes, each page also without its trailing slash;
+    ``extra_paths`` documents the app's other routes (adapters.http.ops)."""
+    site = DocSite(operations, extra_paths)
     pages: dict[str, Callable[[Request], Any]] = {
         SCHEMA_PATH: site.schema,
         SWAGGER_PATH: site.swagger,

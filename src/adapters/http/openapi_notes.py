@@ -361,6 +361,8 @@ TAGS: Final = {
     "admin": "Administration, for accounts with the admin flag only: to anyone else "
     "these paths answer 404, as if they did not exist.",
     "documentation": "This document and the pages that show it.",
+    "operations": "For load balancers, orchestrators and Prometheus: liveness, readiness "
+    "and metrics, each turned on or off by a setting (only those on are listed here).",
 }
 
 STATUS_TEXT: Final = {

@@ -167,6 +167,13 @@ class RedisNotifier:
     def on_connection(self, listener: ConnectionListener) -> Unsubscribe:
         return self._connection_listeners.add(None, listener)
 
+    async def ping(self) -> None:
+        """A PING on the publishing client; unreachable too while the subscription
+        connection is down (this process then hears nobody else's events)."""
+        if not self._connected or self._client is None:
+            raise ConnectionError(f"redis at {self.where}: the subscription connection is down")
+        await self._client.ping()
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> RedisNotifier:

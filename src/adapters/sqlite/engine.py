@@ -10,7 +10,8 @@ IMMEDIATE`` transaction, each inside a SAVEPOINT of its own: a write that fails 
 username) is rolled back alone and fails only its caller. Futures are settled after
 COMMIT, so a resolved write is durable (``synchronous=FULL``) and visible to every
 reader; one fsync serves the whole batch, and one wake-up of each caller's loop settles
-all of the batch's futures on it. Readers run each piece of work in one read
+all of the batch's futures on it (each batch's size and time go to the engine's
+:class:`adapters.metrics.Metrics`). Readers run each piece of work in one read
 transaction, a consistent snapshot; with WAL they never wait for the writer.
 
 A point lookup (an index probe into pages the cache holds, as the per-request token
@@ -22,11 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
+
+from adapters.metrics import NO_METRICS, Metrics
 
 from .connection import StrPath, connect
 
@@ -76,10 +81,11 @@ Jobs = queue.SimpleQueue[_Job[Any] | None]  # None tells a worker to stop
 
 
 class Engine:
-    def __init__(self, path: StrPath, readers: int = 4) -> None:
+    def __init__(self, path: StrPath, readers: int = 4, metrics: Metrics = NO_METRICS) -> None:
         if readers < 1:
             raise ValueError("at least one reader thread is needed")
         self._path = path
+        self._metrics = metrics
         self._reader_count = readers
         self._writes: Jobs = queue.SimpleQueue()
         self._reads: Jobs = queue.SimpleQueue()
@@ -107,7 +113,8 @@ class Engine:
                 for conn in connections:
                     conn.close()
                 raise
-            self._threads.append(_thread("sqlite-writer", _serve_writes, writer, self._writes))
+            serve_writes = functools.partial(_serve_writes, metrics=self._metrics)
+            self._threads.append(_thread("sqlite-writer", serve_writes, writer, self._writes))
             for number, conn in enumerate(connections[1:]):
                 self._threads.append(
                     _thread(f"sqlite-reader-{number}", _serve_reads, conn, self._reads)
@@ -194,7 +201,7 @@ def _serve_reads(conn: sqlite3.Connection, jobs: Jobs) -> None:
             job.settle(result, None)
 
 
-def _serve_writes(conn: sqlite3.Connection, jobs: Jobs) -> None:
+def _serve_writes(conn: sqlite3.Connection, jobs: Jobs, metrics: Metrics) -> None:
     stopping = False
     while not stopping:
         first = jobs.get()
@@ -210,7 +217,9 @@ def _serve_writes(conn: sqlite3.Connection, jobs: Jobs) -> None:
                 stopping = True
                 break
             batch.append(job)
+        started = time.perf_counter()
         _commit(conn, batch)
+        metrics.storage_batch(len(batch), time.perf_counter() - started)
 
 
 def _commit(conn: sqlite3.Connection, batch: list[_Job[Any]]) -> None:

@@ -4,12 +4,14 @@ database file, their SQL run off the event loop by an :class:`Engine`."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from adapters.metrics import NO_METRICS, Metrics
 from chatcore.events import ChatDeleted, Event, MessageDeleted, MessageEdited, MessagePosted
 from chatcore.model import (
     Activity,
@@ -200,10 +202,18 @@ class SqliteStorage:
     to no event loop: coroutines of any loop may use it.
     """
 
-    def __init__(self, path: StrPath, *, readers: int = 4, migrate: bool = True) -> None:
+    def __init__(
+        self,
+        path: StrPath,
+        *,
+        readers: int = 4,
+        migrate: bool = True,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
         self.path = path
         self._migrate = migrate
-        self._engine = Engine(path, readers=readers)
+        self._engine = Engine(path, readers=readers, metrics=metrics)
+        self._identity: tuple[int, int] | None = None  # the file opened: (device, inode)
         self.users = SqliteUserStore(self._engine)
         self.chats = SqliteChatStore(self._engine)
         self.messages = SqliteMessageStore(self._engine)
@@ -219,8 +229,26 @@ class SqliteStorage:
     async def load(self, archive: Archive) -> None:
         await self._engine.write(lambda conn: queries.load(conn, archive))
 
+    async def ping(self) -> None:
+        """A read transaction on a reader connection (the header's schema version: a
+        real read of the file, through the threads requests use), then a check that
+        the path still names the file those connections hold open: one deleted, moved
+        away or replaced under a running server would otherwise go on being served,
+        and written, where nobody will find it again."""
+        await self._engine.read(self._probe)
+
+    def _probe(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA schema_version").fetchone()
+        try:
+            now = _identity(self.path)
+        except OSError as error:
+            raise Unreachable(f"{self.path}: {error.strerror or error}") from None
+        if now != self._identity:
+            raise Unreachable(f"{self.path} is no longer the database file this server opened")
+
     def open(self) -> SqliteStorage:
         self._engine.start(self._prepare)
+        self._identity = _identity(self.path)
         return self
 
     def close(self) -> None:
@@ -256,6 +284,15 @@ class SqliteStorage:
                 f"{self.path} has schema versions {versions}, this code needs 1 to {LATEST}: "
                 "run `chatcore migrate`"
             )
+
+
+class Unreachable(RuntimeError):
+    """The database file is not where this storage opened it (``ping``)."""
+
+
+def _identity(path: StrPath) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
 
 
 if TYPE_CHECKING:

@@ -79,6 +79,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return USAGE
+    if args.workers > 1 and settings.metrics:
+        print(
+            "note: each worker counts its own metrics and GET /metrics answers from "
+            "whichever worker takes the connection; to scrape every process, run them as "
+            "separate `chatcore serve` processes on ports of their own (README, Operations).",
+            file=sys.stderr,
+        )
     serve(args.host, args.port, workers=args.workers, reload=args.reload, log_level=args.log_level)
     return OK
 

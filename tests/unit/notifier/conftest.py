@@ -19,6 +19,8 @@ import pytest
 import redis
 
 from adapters.memory import LocalNotifier
+from adapters.metrics import CountingNotifier
+from adapters.prometheus import PrometheusMetrics
 from adapters.redis import RedisNotifier
 from chatcore.ports import Notifier
 from private_redis import PrivateRedis, fresh_prefix
@@ -33,7 +35,7 @@ class LocalDeployment:
     can_lose_connection = False
 
     def __init__(self) -> None:
-        self._notifier = LocalNotifier()
+        self._notifier: Notifier = LocalNotifier()
 
     @contextlib.asynccontextmanager
     async def open(self) -> AsyncIterator[Notifier]:
@@ -42,6 +44,14 @@ class LocalDeployment:
     @contextlib.contextmanager
     def outage(self) -> Iterator[None]:
         yield
+
+
+class CountedDeployment(LocalDeployment):
+    """The wrapper that counts published events (CHATCORE_METRICS) must keep every
+    promise of the notifier it wraps."""
+
+    def __init__(self) -> None:
+        self._notifier = CountingNotifier(LocalNotifier(), PrometheusMetrics())
 
 
 class RedisDeployment:
@@ -82,10 +92,13 @@ class RedisDeployment:
             assert leftover == []
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", "counted-local", "redis"])
 def deployment(request: pytest.FixtureRequest) -> Iterator[LocalDeployment | RedisDeployment]:
     if request.param == "local":
         yield LocalDeployment()
+        return
+    if request.param == "counted-local":
+        yield CountedDeployment()
         return
     server: PrivateRedis = request.getfixturevalue("private_redis")
     if server.process is None or server.process.poll() is not None:

@@ -20,6 +20,8 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
+import pytest
+
 from chatcore.events import ChatDeleted, Event, MessageDeleted, MessagePosted
 from chatcore.model import Message, Revocation, User, UserType
 from chatcore.ports import Notifier
@@ -331,6 +333,23 @@ async def test_a_connection_listener_stops_when_unsubscribed(deployment: Deploym
         with deployment.outage():
             if deployment.can_lose_connection:
                 await eventually(lambda: not notifier.connected)
+                with pytest.raises(Exception):  # noqa: B017, PT011 - any error means "down"
+                    await notifier.ping()
         await eventually(lambda: notifier.connected, 3 * WAIT_SECONDS)
+        await notifier.ping()
         assert dropped == []
         assert kept == ([False, True] if deployment.can_lose_connection else [])
+
+
+async def test_an_open_notifier_answers_pings_and_goes_on_delivering(
+    open_notifier: OpenNotifier,
+) -> None:
+    """The readiness check's probe: it returns while the notifier works, to many callers
+    at once, and leaves subscriptions as they were."""
+    async with open_notifier() as notifier:
+        ear = Ear()
+        await notifier.subscribe(1, ear)
+        async with asyncio.timeout(WAIT_SECONDS):
+            assert await asyncio.gather(*(notifier.ping() for _ in range(20))) == [None] * 20
+        await notifier.publish(posted(1, 1))
+        assert await ear.until(ends_with(posted(1, 1))) == [posted(1, 1)]

@@ -95,7 +95,16 @@ class ChatSocket:
         # subscription comes from storage in the writer's first catch-up.
         start = chat.seq if resume.since is None else min(resume.since, chat.seq)
         source = self._services.deps.storage.chats.events
-        conn = Connection(ws, chat_id, credential, digest, self._config.queue_bytes, source, start)
+        conn = Connection(
+            ws,
+            chat_id,
+            credential,
+            digest,
+            self._config.queue_bytes,
+            source,
+            start,
+            self._hub.metrics,
+        )
         # Join before accepting: once the client's handshake completes, it hears every
         # event stored from then on (what arrives meanwhile waits in its queue).
         try:

@@ -18,10 +18,12 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket
 
+from adapters.metrics import NO_METRICS, Metrics
 from chatcore.events import ChatDeleted, Event, MemberRemoved, MessagePosted
 from chatcore.model import Revocation
 from chatcore.ports import Notifier, Unsubscribe
@@ -67,6 +69,7 @@ class Connection:
         limit: int,
         source: EventSource,
         last_seq: int,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.ws = ws
         self._send = ws._send
@@ -79,7 +82,9 @@ class Connection:
         self.finished = asyncio.Event()  # the socket is closed and forgotten
         self._limit = limit
         self._source = source
-        self._queue: collections.deque[tuple[Event, str]] = collections.deque()
+        self._metrics = metrics
+        # Each live event with its frame and when its notification arrived (monotonic).
+        self._queue: collections.deque[tuple[Event, str, float]] = collections.deque()
         self._queued_bytes = 0
         self._ready = asyncio.Event()
         self.last_seq = last_seq
@@ -89,14 +94,16 @@ class Connection:
         self.closing: int | None = None
         self._recheck = False
 
-    def push(self, event: Event, frame: str) -> None:
-        """Queue an event and its frame; past the byte limit, give up on this reader."""
+    def push(self, event: Event, frame: str, arrived: float) -> None:
+        """Queue an event and its frame (its notification came at ``arrived``, by
+        ``time.monotonic()``); past the byte limit, give up on this reader."""
         if self.closing is not None:
             return
         if self._queued_bytes + len(frame) > self._limit:
             self.close(CLOSE_TRY_LATER)
+            self._metrics.slow_consumer_closed()
             return
-        self._queue.append((event, frame))
+        self._queue.append((event, frame, arrived))
         self._queued_bytes += len(frame)
         self._ready.set()
 
@@ -116,12 +123,12 @@ class Connection:
             self._queued_bytes = 0
             self.closed.set_result(None)
 
-    async def deliver(self, event: Event, frame: str) -> None:
+    async def deliver(self, event: Event, frame: str, arrived: float | None = None) -> None:
         """A live event: dropped at or below the last seq sent, sent after what storage
         holds between the two when past the next one."""
         if event.seq > self.last_seq + 1:
             await self.catch_up(until=event.seq - 1)
-        await self._emit(event, frame)
+        await self._emit(event, frame, arrived)
 
     async def catch_up(self, until: int | None = None) -> None:
         """Send the stored events after the last seq sent, up to ``until`` (all of them
@@ -139,7 +146,8 @@ class Connection:
         if self.closing is None:
             await self._send({"type": "websocket.send", "text": frame})
 
-    async def _emit(self, event: Event, frame: str) -> None:
+    async def _emit(self, event: Event, frame: str, arrived: float | None = None) -> None:
+        """Send one event (``arrived`` set for a live one: see Metrics.event_delivered)."""
         if self.closing is not None or event.seq <= self.last_seq:
             return
         self.last_seq = event.seq
@@ -147,6 +155,7 @@ class Connection:
             # Straight to the server's ASGI send: the hot path of every delivery, with
             # none of Starlette's per-message state bookkeeping (the socket is open).
             await self._send({"type": "websocket.send", "text": frame})
+            self._metrics.event_delivered(arrived)
         if ends_the_socket(event, self.user.id):
             self.close(CLOSE_NOT_FOUND)
 
@@ -159,9 +168,9 @@ class Connection:
                 self._recheck = False
                 await self.catch_up()
             while self._queue:
-                event, frame = self._queue.popleft()
+                event, frame, arrived = self._queue.popleft()
                 self._queued_bytes -= len(frame)
-                await self.deliver(event, frame)
+                await self.deliver(event, frame, arrived)
 
 
 class Hub:
@@ -173,11 +182,13 @@ class Hub:
         digest: Callable[[str], str],
         source: EventSource,
         poll_seconds: float,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._notifier = notifier
         self.digest = digest
         self._source = source
         self._poll_seconds = poll_seconds
+        self.metrics = metrics  # handed to each Connection by the endpoint
         self._by_chat: dict[int, set[Connection]] = {}
         # One subscription per chat, made by its first joiner; later joiners wait for it.
         self._subscriptions: dict[int, asyncio.Future[Unsubscribe]] = {}
@@ -199,6 +210,7 @@ class Hub:
             members = self._by_chat[conn.chat_id] = set()
             self._handed[conn.chat_id] = conn.last_seq
         members.add(conn)
+        self.metrics.socket_opened()
         subscription = self._subscriptions.get(conn.chat_id)
         if subscription is None:
             subscription = asyncio.ensure_future(
@@ -215,9 +227,10 @@ class Hub:
 
     def leave(self, conn: Connection) -> None:
         members = self._by_chat.get(conn.chat_id)
-        if members is None:
+        if members is None or conn not in members:
             return
         members.discard(conn)
+        self.metrics.socket_closed()
         if not members:
             del self._by_chat[conn.chat_id]
             del self._handed[conn.chat_id]
@@ -254,8 +267,9 @@ class Hub:
         if event.seq > self._handed[event.chat_id]:
             self._handed[event.chat_id] = event.seq
         frame = event_frame(event)  # rendered once for every local socket
+        arrived = time.monotonic()
         for conn in list(members):
-            conn.push(event, frame)
+            conn.push(event, frame, arrived)
 
     def _revoked(self, revocation: Revocation) -> None:
         for conn in self.connections():
