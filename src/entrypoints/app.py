@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 
+from adapters.http.admin import admin_routes
 from adapters.http.api import OPERATIONS
 from adapters.http.docs import doc_routes
 from adapters.http.home import home_routes
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *starlette_routes(OPERATIONS, services, config),
             *realtime_routes(services, hub, settings.realtime()),
             *doc_routes(OPERATIONS),
+            *admin_routes(services, config),
             *home_routes(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
