@@ -88,14 +88,16 @@ def query(request: Request) -> Fields:
 
 async def form(request: Request, limit: int) -> Fields:
     """The urlencoded body of a console form (413 past ``limit`` bytes, 415 for another
-    media type, 400 for one that is not UTF-8)."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != FORM_TYPE:
-        raise BadInput.on("body", f"Send the form as {FORM_TYPE}.", 415)
+    media type, 400 for one that is not UTF-8); an empty body has no fields."""
     try:
         raw = await read_body(request, limit)
     except HTTPException as exc:
         raise BadInput.on("body", str(exc.detail), exc.status_code) from None
+    if not raw:
+        return Fields([])  # no field at all (so no CSRF token either)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != FORM_TYPE:
+        raise BadInput.on("body", f"Send the form as {FORM_TYPE}.", 415)
     try:
         text = raw.decode("utf-8")
         pairs = parse_qsl(
