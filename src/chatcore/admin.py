@@ -207,24 +207,15 @@ class Admin:
 
     async def get_user(self, actor: User, user_id: int) -> User:
         require_admin(actor)
-        user = await self._users.get(user_id)
-        if user is None:
-            raise NotFound
-        return user
+        return _found(await self._users.get(user_id))
 
     async def get_chat(self, actor: User, chat_id: int) -> Chat:
         require_admin(actor)
-        chat = await self._chats.get(chat_id)
-        if chat is None:
-            raise NotFound
-        return chat
+        return _found(await self._chats.get(chat_id))
 
     async def get_message(self, actor: User, message_id: int) -> Message:
         require_admin(actor)
-        message = await self._messages.get(message_id)
-        if message is None:
-            raise NotFound
-        return message
+        return _found(await self._messages.get(message_id))
 
     async def find_users(self, actor: User, query: UserFilter) -> Numbered[User]:
         """A numbered page of the accounts matching every part of ``query``."""
@@ -358,6 +349,12 @@ def require_admin(actor: User) -> None:
     to anyone else an admin path answers as an unknown one before any input is read."""
     if not actor.is_admin:
         raise NotFound
+
+
+def _found(thing: T | None) -> T:
+    if thing is None:
+        raise NotFound
+    return thing
 
 
 def _check_search(text: str, errors: Errors) -> None:

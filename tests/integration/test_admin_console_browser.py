@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from browsing import Watched, chromium
-from playwright.sync_api import Browser, Page, expect
+from browsing import Watched
+from playwright.sync_api import Page, expect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -23,21 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "admin-console.png"
 RECV_GUARD = 20.0  # a hang guard, not a speed requirement
 HOSTILE = "<script>document.title='pwned'</script> <img src=x onerror=alert(1)> \u202eevil"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def watched(browser: Browser, server: Any) -> Iterator[Watched]:
-    watched = Watched(browser, server.url)
-    try:
-        yield watched
-    finally:
-        watched.close()
 
 
 def next_frame(ws: ClientConnection) -> dict[str, Any]:

@@ -14,9 +14,9 @@ import attrs
 import httpx
 import pytest
 import schemathesis
-from browsing import Watched, chromium
+from browsing import Watched
 from hypothesis import HealthCheck, settings
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from adapters.http.api import OPERATIONS
 from adapters.http.docs import DocSite
@@ -122,21 +122,6 @@ def test_every_operation_answers_as_documented(
 
 
 # --- the pages in a real browser ----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def watched(browser: Browser, server: Any) -> Iterator[Watched]:
-    watched = Watched(browser, server.url)
-    try:
-        yield watched
-    finally:
-        watched.close()
 
 
 def documented_paths(client: httpx.Client) -> list[str]:

@@ -40,6 +40,7 @@ from ..routes import Config
 from . import forms
 from .forms import BadInput, Fields
 from .session import (
+    CONSOLE_PATH,
     CSRF_FIELD,
     Viewer,
     clear_session,
@@ -487,13 +488,13 @@ def admin_routes(services: Services, config: Config) -> list[BaseRoute]:
     every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
     def route(path: str, endpoint: Callable[[Request], Awaitable[Response]]) -> Route:
-        return Route(id_pattern("/admin" + path), endpoint, methods=every)
+        return Route(id_pattern(CONSOLE_PATH + path), endpoint, methods=every)
 
     return [
         route("/", c.page(get=c.dashboard)),
         route("/login/", c.login),
         route("/logout/", c.page(post=c.logout)),
-        Route("/admin/static/admin.css", c.style_sheet, methods=["GET", "HEAD"]),
+        Route(CONSOLE_PATH + "/static/admin.css", c.style_sheet, methods=["GET", "HEAD"]),
         route("/users/", c.page(get=c.users)),
         route("/users/{user_id}/", c.page(get=c.user, post=c.edit_user)),
         route("/users/{user_id}/password/", c.page(post=c.set_password)),
@@ -512,8 +513,12 @@ def admin_routes(services: Services, config: Config) -> list[BaseRoute]:
             "/messages/{message_id}/delete/",
             c.page(get=c.confirm_message_deletion, post=c.delete_message),
         ),
-        Route("/admin", c.page(get=c.to_home), methods=every),
-        Route("/admin/{rest:path}", c.page(get=c.unknown, post=_unknown_post(c)), methods=every),
+        Route(CONSOLE_PATH, c.page(get=c.to_home), methods=every),
+        Route(
+            CONSOLE_PATH + "/{rest:path}",
+            c.page(get=c.unknown, post=_unknown_post(c)),
+            methods=every,
+        ),
     ]
 
 

@@ -33,6 +33,7 @@ from chatcore.services import Services
 
 from ..auth import TOKEN_MAX, cookie
 
+CONSOLE_PATH = "/admin"  # pages for a person (README "Admin console"), not API operations
 SESSION_COOKIE = "adminsession"
 LOGIN_CSRF_COOKIE = "adminlogincsrf"
 CSRF_FIELD = "csrf_token"
@@ -62,7 +63,7 @@ def same(given: str, expected: str) -> bool:
 
 def console_root(request: Request) -> str:
     """Where the console lives, under the ASGI root path when mounted below one."""
-    return str(request.scope.get("root_path", "")) + "/admin"
+    return str(request.scope.get("root_path", "")) + CONSOLE_PATH
 
 
 async def viewer(request: Request, services: Services) -> Viewer | None:
