@@ -508,6 +508,8 @@ async def test_bad_input_gets_clear_4xx_pages_never_a_500(
             ("/admin/chats/999999999/", {}, 404),
             ("/admin/messages/999999999/delete/", {}, 404),
             ("/admin/nothing/here/", {}, 404),
+            ("/admin/users/", {"done": "x" * 5000}, 200),  # no notice, no failure
+            ("/admin/users/", {f"p{i}": "1" for i in range(2001)}, 400),
         ]:
             response = await console.get(path, **params)
             assert response.status_code == status, (path, params, response.status_code)
@@ -529,6 +531,10 @@ async def test_bad_input_gets_clear_4xx_pages_never_a_500(
                 response = await console.http.post(rename, content=body, headers=headers)
             assert response.status_code == status, (body[:40], response.status_code)
             assert_secured(response)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as bare:
+            form = await bare.get("/admin/login/", params={"next": "x" * 5000})
+            assert form.status_code == 200  # the login form, without a place to go back to
+            assert 'name="next" value=""' in form.text
         assert (await console.post("/admin/users/", search="x")).status_code == 405
         response = await console.post("/admin/chats/999999999/rename/", name="x")
         assert response.status_code == 404

@@ -42,13 +42,28 @@ def socket(server: Any, chat_id: int, token: str) -> ClientConnection:
     return connect(url, open_timeout=RECV_GUARD)
 
 
+# Every control a person can reach, without a name a screen reader would announce: no
+# <label>, no aria-label, no text of its own.
+UNNAMED = """() => [...document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button, a')]
+  .filter(e => !((e.labels && e.labels.length) || e.getAttribute('aria-label')
+                 || e.textContent.trim()))
+  .map(e => e.outerHTML)"""
+
+
+def assert_named(page: Page) -> None:
+    assert page.evaluate(UNNAMED) == [], page.url
+
+
 def log_in(page: Page, base: str, username: str, password: str) -> None:
     page.goto(base + "/admin/")
     expect(page.get_by_role("heading", name="Log in to chatcore admin")).to_be_visible()
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
+    assert_named(page)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    assert_named(page)
 
 
 def test_an_admin_deactivates_a_user_renames_a_chat_and_deletes_a_message(
@@ -74,8 +89,10 @@ def test_an_admin_deactivates_a_user_renames_a_chat_and_deletes_a_message(
         page.get_by_role("link", name="Users", exact=True).click()
         page.get_by_role("searchbox", name="Search").fill(bob["username"])
         page.get_by_role("button", name="Filter").click()
+        assert_named(page)
         page.get_by_role("link", name=bob["username"], exact=True).click()
         expect(page.get_by_role("heading", name=f"User {bob['username']}")).to_be_visible()
+        assert_named(page)
         page.get_by_role("checkbox", name="Active").uncheck()
         page.get_by_role("button", name="Save changes").click()
         expect(page.get_by_role("status")).to_have_text("The account was saved.")
@@ -91,6 +108,7 @@ def test_an_admin_deactivates_a_user_renames_a_chat_and_deletes_a_message(
         page.get_by_role("textbox", name="Name", exact=True).fill(f"{team} renamed")
         page.get_by_role("button", name="Rename").click()
         expect(page.get_by_role("heading", name=f"Chat {team} renamed")).to_be_visible()
+        assert_named(page)
         frame = next_frame(alice_ws)
         assert (frame["type"], frame["chat"]["name"]) == ("chat_updated", f"{team} renamed")
 
@@ -113,8 +131,10 @@ def test_an_admin_deactivates_a_user_renames_a_chat_and_deletes_a_message(
         page.get_by_role("link", name="Messages", exact=True).click()
         page.get_by_role("searchbox", name="Search").fill(f"spam {team}")
         page.get_by_role("button", name="Filter").click()
+        assert_named(page)
         page.get_by_role("link", name=f"Delete message {doomed['id']}").click()
         expect(page.get_by_role("heading", name="Delete message")).to_be_visible()
+        assert_named(page)
         page.get_by_role("button", name="Yes, delete").click()
         expect(page.get_by_role("status")).to_have_text("The message was deleted.")
         frame = next_frame(alice_ws)

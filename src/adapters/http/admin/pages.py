@@ -126,11 +126,10 @@ class Console:
         headers: Mapping[str, str] | None = None,
         **context: Any,
     ) -> HTMLResponse:
-        done = forms.query(request).text("done")
         page = _TEMPLATES.get_template(template).render(
             base=console_root(request),
             viewer=who,
-            notice=DONE.get(done),
+            notice=DONE.get(_quietly(request, "done")),
             errors=context.pop("errors", {}),
             csrf_field=CSRF_FIELD,
             **context,
@@ -241,7 +240,7 @@ class Console:
         username: str = "",
         headers: Mapping[str, str] | None = None,
     ) -> Response:
-        following = forms.query(request).text("next") if request.method == "GET" else ""
+        following = _quietly(request, "next") if request.method == "GET" else ""
         token = new_login_csrf()
         response = self.render(
             request,
@@ -439,6 +438,16 @@ class Console:
 
     async def unknown(self, request: Request, who: Viewer) -> Response:
         return self.not_found(request, who)
+
+
+def _quietly(request: Request, name: str) -> str:
+    """A query value that only adds to a page (the notice after a change, where to go
+    after logging in): a bad query string, which the page itself reports when it reads
+    its own values, leaves it out here rather than failing the page twice."""
+    try:
+        return forms.query(request).text(name)
+    except BadInput:
+        return ""
 
 
 def _id(request: Request, name: str) -> int:
