@@ -120,12 +120,14 @@ class Accounts:
         and clears this client's back-off. It does not clear the others' failures: an
         attacker who logs in to an account of their own must not reset their count,
         and the owner logging in must not hand a stranger a fresh hundred guesses."""
-        user = await self._guarded_check(username, password, address)
+        user = await self.check_credentials(username, password, address)
         return Session(user, await self._issue_token(user))
 
-    async def _guarded_check(self, username: str, password: str, address: str | None) -> User:
+    async def check_credentials(
+        self, username: str, password: str, address: str | None = None
+    ) -> User:
         """The password check behind the login throttle (see :meth:`login`): every place
-        a password can be guessed goes through here."""
+        a password can be guessed goes through here (the admin console's login too)."""
         now = self._deps.clock.now()
         keys = _login_keys(username, address)
         policy = self._deps.policy
@@ -177,7 +179,7 @@ class Accounts:
         if change.password is not None:
             assert change.current_password is not None
             try:
-                await self._guarded_check(actor.username, change.current_password, address)
+                await self.check_credentials(actor.username, change.current_password, address)
             except AuthenticationFailed:
                 raise ValidationFailed.on("current_password", WRONG_PASSWORD) from None
             await self.set_password(actor, change.password, keep_token=token)

@@ -13,7 +13,6 @@ import attrs
 
 from .deps import Deps
 from .errors import NotFound
-from .events import Event
 from .model import Chat, User
 from .participants import report_gone, resolve
 from .roster import (
@@ -151,13 +150,8 @@ class Membership:
             raise NotFound
         require_admin(Roster(chat, ()), actor)
 
-    async def _change(self, chat_id: int, plan: Plan) -> tuple[Chat | None, list[Event]]:
-        changed = await self._chats.change(chat_id, plan)
-        if changed is None:
-            raise NotFound
-        for event in changed[1]:
-            await self._deps.notifier.publish(event)
-        return changed
+    async def _change(self, chat_id: int, plan: Plan) -> Chat | None:
+        return await apply_change(self._deps, chat_id, plan)
 
     async def _change_adding(
         self, chat_id: int, plan: Plan, actor: User, ids: Sequence[int], usernames: Sequence[str]
@@ -172,7 +166,20 @@ class Membership:
             raise
 
     async def _change_to_chat(self, chat_id: int, plan: Plan) -> Chat:
-        chat, _ = await self._change(chat_id, plan)
+        chat = await self._change(chat_id, plan)
         if chat is None:  # pragma: no cover - only deletions and departures delete
             raise NotFound
         return chat
+
+
+async def apply_change(deps: Deps, chat_id: int, plan: Plan) -> Chat | None:
+    """Have storage apply ``plan`` to the chat, then publish the events it stored: every
+    change of a chat's membership, name or admins, by a participant or an administrator.
+    The chat after it, None once deleted; NotFound for no such chat."""
+    changed = await deps.storage.chats.change(chat_id, plan)
+    if changed is None:
+        raise NotFound
+    chat, events = changed
+    for event in events:
+        await deps.notifier.publish(event)
+    return chat

@@ -23,12 +23,13 @@ async def resolve(
     usernames: Sequence[str],
     limit: int,
     errors: Errors,
-    actor: User,
+    actor: User | None,
 ) -> list[User]:
-    """The active users named by ``ids`` and ``usernames``, with ``actor``, each once (in
-    id order). Every id or username that names no active user is reported on its field,
-    and more than ``limit`` of them in all on non_field_errors, into ``errors``; the
-    caller raises."""
+    """The active users named by ``ids`` and ``usernames``, with ``actor`` (None: an
+    administrator who changes a chat without joining it), each once (in id order).
+    Every id or username that names no active user is reported on its field, and more
+    than ``limit`` of them in all on non_field_errors, into ``errors``; the caller
+    raises."""
     ids = check_ids(ids, limit, "participant_ids", errors)
     names = check_usernames(usernames, limit, "participant_usernames", errors)
     ids = [i for i in ids if 0 < i <= MAX_ID][:limit]  # look the rest up too: report every field
@@ -38,7 +39,9 @@ async def resolve(
     _report_missing(ids, {u.id for u in by_id}, "participant_ids", UNKNOWN_ID, errors)
     found_names = {username_key(u.username) for u in by_name}
     _report_missing(names, found_names, "participant_usernames", UNKNOWN_NAME, errors, username_key)
-    members = {u.id: u for u in (*by_id, *by_name)} | {actor.id: actor}
+    members = {u.id: u for u in (*by_id, *by_name)}
+    if actor is not None:
+        members[actor.id] = actor
     if len(members) > limit:
         errors.add(NON_FIELD, TOO_MANY.format(limit))
     return [members[i] for i in sorted(members)]

@@ -80,15 +80,21 @@ def membership(
     wanted: Iterable[User],
     limit: int,
     name: str | None = None,
+    *,
+    by_joins: bool = True,
 ) -> ChatChange:
     """The chat with exactly ``wanted`` as participants (``by`` always among them) and
     ``name`` (None: as it is). Admins who leave are no longer admins; ``by`` is an admin,
     so one stays. Events: member_removed for each one gone, member_added for each one
     new (by id), and chat_updated when the name changes. Nothing changes, nothing is
-    told."""
+    told.
+
+    ``by_joins`` False: ``by`` is a site administrator changing a chat they need not be
+    in, who joins it only if ``wanted`` names them; the caller then keeps an admin among
+    ``wanted`` (adds and renames leave everyone in; removals go by :func:`departure`)."""
     chat = roster.chat
     people = {u.id: u for u in chat.participants}
-    wanted_by_id = {u.id: u for u in wanted} | {by.id: by}
+    wanted_by_id = {u.id: u for u in wanted} | ({by.id: by} if by_joins else {})
     if len(wanted_by_id) > limit:
         raise ValidationFailed.on(NON_FIELD, TOO_MANY.format(limit))
     current = people.keys()

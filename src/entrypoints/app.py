@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 
+from adapters.http.admin import admin_routes
 from adapters.http.api import OPERATIONS
 from adapters.http.docs import doc_routes
 from adapters.http.home import home_routes
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *realtime_routes(services, hub, realtime),
             *ops_routes(operations, probes, adapters.exposition, METRICS_TYPE),
             *doc_routes(OPERATIONS, ops_paths(operations)),
+            *admin_routes(services, config),
             *home_routes(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from browsing import Watched, chromium
+from playwright.sync_api import Browser
 
 from private_redis import SHARED_REDIS_URL, fresh_prefix
 
@@ -584,3 +586,20 @@ def admin(server: Server, api: Api) -> dict[str, Any]:
 def cli() -> Any:
     """`cli(*args, db=path, **env)` runs `python -m entrypoints.cli` to completion."""
     return run_cli
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium for a module's browser tests (skipped where it is missing)."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def watched(browser: Browser, server: Server) -> Iterator[Watched]:
+    """A fresh browser context and page that may reach only the shared server."""
+    watched = Watched(browser, server.url)
+    try:
+        yield watched
+    finally:
+        watched.close()

@@ -14,16 +14,9 @@ import attrs
 import httpx
 import pytest
 import schemathesis
+from browsing import Watched
 from hypothesis import HealthCheck, settings
-from playwright.sync_api import (
-    Browser,
-    Page,
-    Request,
-    Response,
-    Route,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import expect
 
 from adapters.http.api import OPERATIONS
 from adapters.http.docs import DocSite
@@ -135,87 +128,6 @@ def test_every_operation_answers_as_documented(
 
 
 # --- the pages in a real browser ----------------------------------------------------------
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-class Watched:
-    """A page whose requests may reach only the test server: any other is blocked and
-    recorded, as are failed requests, error responses and console errors."""
-
-    def __init__(self, browser: Browser, origin: str) -> None:
-        self.origin = origin
-        self.outside: list[str] = []
-        self.problems: list[str] = []
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
-        self.context.set_default_timeout(TIMEOUT_MS)
-        self.context.route("**/*", self._gate)
-        self.page: Page = self.context.new_page()
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        self.page.on("requestfailed", self._failed)
-        self.page.on("response", self._response)
-
-    def _gate(self, route: Route) -> None:
-        url = route.request.url
-        parts = urlsplit(url)
-        if f"{parts.scheme}://{parts.netloc}" == self.origin or parts.scheme in ("data", "blob"):
-            route.continue_()
-        else:
-            self.outside.append(url)
-            route.abort()
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.problems.append(f"console error: {message.text}")
-
-    def _failed(self, request: Request) -> None:
-        self.problems.append(f"request failed: {request.url} ({request.failure})")
-
-    def _response(self, response: Response) -> None:
-        if response.status >= 400:
-            self.problems.append(f"{response.status} for {response.url}")
-
-    def assert_clean(self) -> None:
-        assert not self.outside, f"requests to elsewhere: {self.outside}"
-        assert not self.problems, self.problems
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture
-def watched(browser: Browser, server: Any) -> Iterator[Watched]:
-    watched = Watched(browser, server.url)
-    try:
-        yield watched
-    finally:
-        watched.close()
 
 
 def documented_paths(client: httpx.Client) -> list[str]:

@@ -29,6 +29,7 @@ from starlette.routing import Match, Route, WebSocketRoute
 
 from adapters.hashing import FAST_INSECURE, Argon2Hasher
 from adapters.http import openapi_notes as notes
+from adapters.http.admin import CONSOLE_PATH
 from adapters.http.api import OPERATIONS
 from adapters.http.docs import REDOC_LOGO, STATIC_PATH, doc_routes
 from adapters.http.openapi import build_document, component_name
@@ -219,7 +220,7 @@ APP_SETTINGS = [
 def test_every_route_the_app_serves_is_documented(config: Settings) -> None:
     app = create_app(config)
     served = Client(app).get("/api/schema/").json()
-    websockets = 0
+    websockets = consoles = 0
     for route in app.routes:
         if isinstance(route, WebSocketRoute):
             websockets += 1
@@ -227,11 +228,15 @@ def test_every_route_the_app_serves_is_documented(config: Settings) -> None:
             assert plain.rstrip("/") == served["x-websocket"]["path"].rstrip("/")
             continue
         assert isinstance(route, Route), route
+        if route.path == CONSOLE_PATH or route.path.startswith(CONSOLE_PATH + "/"):
+            consoles += 1  # the admin console's pages: for a person (README), not the API
+            continue
         path = _documented_path(route.path, served["paths"])
         assert path is not None, f"{route.path} is served but not documented"
         methods = {m.lower() for m in route.methods or ()} - {"head"}
         assert methods <= set(served["paths"][path]), (route.path, methods)
     assert websockets == 2  # with and without the trailing slash
+    assert consoles > 0
 
 
 def _concrete(path: str, operation: dict[str, Any]) -> str:

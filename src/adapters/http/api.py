@@ -15,7 +15,7 @@ from chatcore.membership import ChatEdit, ChatMembers
 from chatcore.model import Page, Session
 from chatcore.paging import Window, chat_cursor
 
-from .auth import clear_session_cookies, set_session_cookies
+from .auth import clear_session_cookies, client_address, set_session_cookies
 from .routes import Call, Operation, respond
 from .wire import (
     AdminIn,
@@ -113,10 +113,7 @@ async def login(call: Call) -> Response:
 
 
 def _address(call: Call) -> str | None:
-    """The client's address as the server sees it: behind a proxy, the one uvicorn took
-    from X-Forwarded-For when the proxy is trusted (--forwarded-allow-ips)."""
-    client = call.request.client
-    return client.host if client else None
+    return client_address(call.request)
 
 
 async def logout(call: Call) -> Response:

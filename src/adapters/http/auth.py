@@ -84,6 +84,14 @@ async def authenticate(
     return Credential(user, token, via_cookie)
 
 
+def client_address(conn: HTTPConnection) -> str | None:
+    """The client's address as the server sees it, what the throttles key on: behind a
+    proxy, the one uvicorn took from X-Forwarded-For when the proxy is trusted
+    (--forwarded-allow-ips)."""
+    client = conn.client
+    return client.host if client else None
+
+
 def check_csrf(conn: HTTPConnection, method: str) -> None:
     """A cookie-authenticated request that changes state must echo the CSRF cookie in
     the X-CSRFToken header, which another site's page cannot read."""
