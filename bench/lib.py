@@ -188,7 +188,9 @@ class RawHttp:
             if ":" in line:
                 name, value = line.split(":", 1)
                 headers[name.strip().lower()] = value.strip()
-        if "content-length" in headers:
+        if status in (204, 304) or 100 <= status < 200:
+            body = b""  # no body, whatever the headers say (RFC 9110, 6.4.1)
+        elif "content-length" in headers:
             body = await reader.readexactly(int(headers["content-length"]))
         elif headers.get("transfer-encoding", "").lower() == "chunked":
             parts = []

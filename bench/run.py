@@ -1,13 +1,16 @@
 """chatcore benchmark, against the Django/DRF/Channels/Daphne baseline in the same run.
 
     .venv/bin/python bench/run.py [--quick] [--only NAME[,NAME]] [--baseline/--no-baseline]
-                                   [--ceiling/--no-ceiling] [--out FILE] [--seed-venv DIR]
-                                   [--clients N] [--rest-concurrency N]
+                                   [--ceiling/--no-ceiling] [--compare-ref REV] [--out FILE]
+                                   [--seed-venv DIR] [--clients N] [--rest-concurrency N]
 
 Scenarios (``--only`` names): fanout, fanout_heavy, rest, history, idle_sockets,
-login_storm. Progress goes to stderr; one JSON document with every figure to stdout (and
-to ``--out``). Every scenario starts its own fresh server process(es) on a fresh SQLite
-file, one server at a time, and drives it from separate client processes.
+login_storm, edits, churn, stalled. ``--compare-ref REV`` also runs the fan-out against
+chatcore at REV (a git worktree in a temp dir, with its own venv), alternating with this
+one, and reports this / old. Progress goes to stderr; one JSON document with every
+figure to stdout (and to ``--out``). Every scenario starts its own fresh server
+process(es) on a fresh SQLite file, one server at a time, and drives it from separate
+client processes.
 """
 
 from __future__ import annotations
@@ -34,7 +37,18 @@ import scenarios
 import servers
 from scenarios import guarded
 
-NAMES = ("fanout", "fanout_heavy", "rest", "history", "idle_sockets", "login_storm")
+NAMES = (
+    "fanout",
+    "fanout_heavy",
+    "rest",
+    "history",
+    "idle_sockets",
+    "login_storm",
+    "edits",
+    "churn",
+    "stalled",
+)
+EDIT_MIX = {"send": 0.5, "edit": 0.3, "delete": 0.2}
 
 # Per-socket WebSocket send limit for chatcore during the benchmark (defaults 30/s,
 # burst 60): high enough never to trigger, so the fan-out measures delivery, not policy.
@@ -59,6 +73,22 @@ FULL: dict[str, dict[str, Any]] = {
         "storm_concurrency": 8,
         "probe_rate": 50.0,
     },
+    "edits": {"chats": 10, "members": 10, "ops": 50},
+    "churn": {
+        "chats": 5,
+        "members": 8,
+        "ops": 60,
+        "churn_workers": 2,
+        "churn_pool": 4,
+        "churn_cycles": 50,
+    },
+    "stalled": {
+        "connections": 300,
+        "seconds": 20.0,
+        "rate": 20.0,
+        "nofile": 256,
+        "reopen_delay": 1.0,
+    },
 }
 QUICK: dict[str, dict[str, Any]] = {
     "fanout": {"chats": 10, "members": 10, "messages": 20, "repeats": 1},
@@ -78,6 +108,22 @@ QUICK: dict[str, dict[str, Any]] = {
         "storm_clients": 3,
         "storm_concurrency": 8,
         "probe_rate": 50.0,
+    },
+    "edits": {"chats": 10, "members": 10, "ops": 20},
+    "churn": {
+        "chats": 5,
+        "members": 8,
+        "ops": 25,
+        "churn_workers": 2,
+        "churn_pool": 4,
+        "churn_cycles": 20,
+    },
+    "stalled": {
+        "connections": 300,
+        "seconds": 12.0,
+        "rate": 20.0,
+        "nofile": 256,
+        "reopen_delay": 1.0,
     },
 }
 
@@ -183,6 +229,27 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             lost, dup = dig(name, side, "lost"), dig(name, side, "duplicates")
             if lost is not None:
                 losses.append(f"{name}/{side}: lost {lost}, duplicates {dup}")
+    to_old = dig("fanout", "ratios_to_old", "delivered_per_second_chatcore_over_old")
+    close = dig("churn", "churn", "removal_to_4404_close", "max_ms")
+    stall_max = [
+        dig("stalled", "with_stalled", k, "latency", "max_ms")
+        for k in ("keep_alive", "new_connection_each")
+    ]
+    worst_stall = None if None in stall_max else max(stall_max)
+    stream_faults = []
+    for name in ("edits", "churn"):
+        node = dig(name)
+        if isinstance(node, dict) and "lost" in node:
+            stream_faults += [
+                node[k]
+                for k in (
+                    "lost",
+                    "duplicated",
+                    "misordered",
+                    "gaps",
+                    "streams_differing_from_replay",
+                )
+            ]
     clean = [
         dig(n, "chatcore", k)
         for n in ("fanout", "fanout_heavy", "rest")
@@ -192,6 +259,30 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         check("fan-out delivered messages/s, chatcore / baseline", fan, lambda v: v >= 20, ">= 20"),
         check("fan-out p99 latency, baseline / chatcore", p99, lambda v: v >= 20, ">= 20"),
+        check(
+            "fan-out delivered messages/s, chatcore / old chatcore (--compare-ref)",
+            to_old,
+            lambda v: v >= 0.9,
+            ">= 0.9",
+        ),
+        check(
+            "removed user's socket closed 4404, max ms after the DELETE",
+            close,
+            lambda v: v < 1000,
+            "< 1000",
+        ),
+        check(
+            "GET /api/me/ max ms under 300 stalled connections",
+            worst_stall,
+            lambda v: v < 1000,
+            "< 1000",
+        ),
+        check(
+            "edits and churn: lost, duplicated, misordered, gaps, streams unlike the replay",
+            stream_faults or None,
+            lambda v: not any(v),
+            "all 0",
+        ),
         check(
             "REST sends/s with sockets attached, chatcore / baseline",
             rest,
@@ -235,6 +326,13 @@ def main() -> int:
         help="also run fanout and rest against bench/ceiling.py (chatcore's routes and "
         "uvicorn settings, from memory) and report chatcore / ceiling",
     )
+    parser.add_argument(
+        "--compare-ref",
+        metavar="REV",
+        help="also run fanout against chatcore at this git revision (e.g. f612658, main "
+        "before the per-chat event log): a detached worktree in the run's temp dir with its "
+        "own venv, removed at the end; reports this / old and the server CPU per delivery",
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON document here")
     parser.add_argument(
         "--seed-venv",
@@ -272,7 +370,11 @@ def main() -> int:
         params = {**params, "rest": {**params["rest"], "concurrency": args.rest_concurrency}}
 
     workdir = Path(tempfile.mkdtemp(prefix="chatcore-bench-"))
-    cfg = servers.Config(workdir, args.seed_venv, WS_RATE, WS_RATE, args.profile)
+    old_root, old_commit = None, None
+    if args.compare_ref:
+        log(f"checking out {args.compare_ref} and installing it into its own venv")
+        old_root, old_commit = servers.check_out(args.compare_ref, workdir)
+    cfg = servers.Config(workdir, args.seed_venv, WS_RATE, WS_RATE, args.profile, old_root)
     with_baseline = bool(args.baseline)
     notes = [
         "Client and server processes share the machine's cores: the load generators' CPU "
@@ -324,6 +426,9 @@ def main() -> int:
             "uvloop": version("uvloop"),
             "httptools": version("httptools"),
         },
+        "old_chatcore": None
+        if old_commit is None
+        else {"ref": args.compare_ref, "commit": old_commit, "runs": "fanout"},
         "baseline": baseline_versions(cfg) if with_baseline else None,
         "client": {
             "websockets": version("websockets"),
@@ -364,11 +469,27 @@ def main() -> int:
             )
         elif name == "login_storm":
             results[name] = guarded(lambda p=p: scenarios.login_storm(cfg, **p))
+        elif name == "edits":
+            results[name] = guarded(
+                lambda p=p: scenarios.event_streams(
+                    cfg, "edits", clients=args.clients, mix=EDIT_MIX, **p
+                )
+            )
+        elif name == "churn":
+            results[name] = guarded(
+                lambda p=p: scenarios.event_streams(
+                    cfg, "churn", clients=args.clients, mix={"send": 1.0}, **p
+                )
+            )
+        elif name == "stalled":
+            results[name] = guarded(lambda p=p: scenarios.stalled(cfg, **p))
         log(f"{name}: done")
     document["targets"] = targets(results)
     document["machine"]["loadavg_at_end"] = os.getloadavg()
     document["duration_seconds"] = round(time.monotonic() - started, 1)
     failed = '"error":' in json.dumps(results)
+    if old_root is not None:
+        servers.remove_checkout(old_root)
     if args.keep_workdir or failed:
         document["settings"]["workdir_kept"] = True  # server logs and databases, to look at
     else:

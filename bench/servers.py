@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -46,6 +48,7 @@ class Server:
     log: Path
     cwd: Path
     ready_timeout: float = 60.0
+    nofile: int | None = None  # the process's open-file limit (soft), when set
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,6 +73,7 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=None if self.nofile is None else self._limit_files,
             )
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
@@ -84,6 +88,11 @@ class Server:
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"{self.name} not ready in {self.ready_timeout} s: {self.log_tail()}")
+
+    def _limit_files(self) -> None:
+        assert self.nofile is not None
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, hard))
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -117,6 +126,7 @@ class Config:
     ws_sends_per_second: int
     ws_send_burst: int
     profile_dir: Path | None = None  # py-spy profiles of chatcore's measured windows
+    old_root: Path | None = None  # a worktree of an older chatcore, with its own .venv
 
     def baseline_available(self) -> bool:
         return (self.seed_venv / "bin" / "daphne").exists() and (SEED_DIR / "run.sh").exists()
@@ -128,14 +138,57 @@ class Config:
         }
 
 
-def chatcore(cfg: Config, tag: str, db: Path | None = None) -> Server:
+def chatcore(cfg: Config, tag: str, db: Path | None = None, root: Path | None = None) -> Server:
+    """This chatcore, or with ``root`` the older one checked out there (its own venv)."""
     port = free_port()
     db = db or Path(tempfile.mkdtemp(prefix=f"chatcore-{tag}-", dir=cfg.workdir)) / "db.sqlite3"
-    argv = [sys.executable, "-m", "entrypoints.cli", "serve", "--host", HOST, "--port", str(port)]
+    python = sys.executable if root is None else str(root / ".venv" / "bin" / "python")
+    argv = [python, "-m", "entrypoints.cli", "serve", "--host", HOST, "--port", str(port)]
     # uvicorn's access log is off at "warning": Daphne runs without one too.
     argv += ["--log-level", "warning"]
     env = {"CHATCORE_DATABASE": str(db), **cfg.chatcore_env()}
-    return Server("chatcore", argv, env, port, db, db.with_suffix(".log"), REPO)
+    name = "chatcore" if root is None else "old"
+    return Server(name, argv, env, port, db, db.with_suffix(".log"), root or REPO)
+
+
+def old_chatcore(cfg: Config, tag: str) -> Server:
+    assert cfg.old_root is not None, "no --compare-ref worktree"
+    return chatcore(cfg, tag, root=cfg.old_root)
+
+
+def check_out(ref: str, workdir: Path) -> tuple[Path, str]:
+    """A detached git worktree of ``ref`` under ``workdir`` with chatcore installed into
+    its own venv (its runtime dependencies only): (its root, the full commit)."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    root = workdir / f"ref-{commit[:12]}"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(root), commit],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run([sys.executable, "-m", "venv", str(root / ".venv")], check=True)
+    pip = [str(root / ".venv" / "bin" / "python"), "-m", "pip", "install", "-q", "-e", str(root)]
+    subprocess.run(pip, capture_output=True, check=True)
+    return root, commit
+
+
+def remove_checkout(root: Path) -> None:
+    """Undo ``check_out``: the worktree and its registration in the repository."""
+    subprocess.run(
+        ["git", "worktree", "remove", "--force", str(root)],
+        cwd=REPO,
+        capture_output=True,
+        check=False,
+    )
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run(["git", "worktree", "prune"], cwd=REPO, capture_output=True, check=False)
 
 
 def ceiling(cfg: Config, tag: str) -> Server:
