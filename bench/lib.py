@@ -72,6 +72,41 @@ def proc_status_kib(pid: int, field: str = "VmRSS") -> int | None:
     return None
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants now (a server with ``--workers`` is a supervisor and
+    its worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, ()))
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds used so far by ``pid`` and every process below it."""
+    used = [proc_cpu_seconds(p) for p in process_tree(pid)]
+    known = [u for u in used if u is not None]
+    return sum(known) if known else None
+
+
+def tree_status_kib(pid: int, field: str = "VmRSS") -> int | None:
+    """A ``kB`` field of /proc/PID/status summed over ``pid`` and its descendants."""
+    sizes = [proc_status_kib(p, field) for p in process_tree(pid)]
+    known = [s for s in sizes if s is not None]
+    return sum(known) if known else None
+
+
 def proc_cpu_seconds(pid: int) -> float | None:
     """User plus system CPU seconds the process (all its threads) has used so far."""
     try:

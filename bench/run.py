@@ -333,6 +333,13 @@ def main() -> int:
         "before the per-chat event log): a detached worktree in the run's temp dir with its "
         "own venv, removed at the end; reports this / old and the server CPU per delivery",
     )
+    parser.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="also run fanout and rest against two worker processes on one SQLite file with "
+        "Redis (workers_sqlite) and on PostgreSQL with Redis (workers_postgres); Redis at "
+        "$BENCH_REDIS_URL (default redis://127.0.0.1:6379/0) under a prefix of the run's own",
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON document here")
     parser.add_argument(
         "--seed-venv",
@@ -374,7 +381,10 @@ def main() -> int:
     if args.compare_ref:
         log(f"checking out {args.compare_ref} and installing it into its own venv")
         old_root, old_commit = servers.check_out(args.compare_ref, workdir)
-    cfg = servers.Config(workdir, args.seed_venv, WS_RATE, WS_RATE, args.profile, old_root)
+    scale_out = servers.SCALE_OUT if args.scale_out else ()
+    cfg = servers.Config(
+        workdir, args.seed_venv, WS_RATE, WS_RATE, args.profile, old_root, scale_out
+    )
     with_baseline = bool(args.baseline)
     notes = [
         "Client and server processes share the machine's cores: the load generators' CPU "

@@ -121,6 +121,7 @@ STARTERS = {
     "old": servers.old_chatcore,
     "baseline": servers.baseline,
     "ceiling": servers.ceiling,
+    "workers_sqlite": servers.workers_sqlite,
 }
 
 
@@ -128,14 +129,32 @@ def server_for(cfg: Config, which: str, label: str) -> Server:
     return STARTERS[which](cfg, label)
 
 
-def sides(with_baseline: bool, with_ceiling: bool, with_old: bool = False) -> list[str]:
+def sides(
+    with_baseline: bool, with_ceiling: bool, with_old: bool = False, scale_out: tuple[str, ...] = ()
+) -> list[str]:
     """The servers a paired scenario runs, chatcore first."""
     return (
         ["chatcore"]
+        + list(scale_out)
         + ["old"] * with_old
         + ["baseline"] * with_baseline
         + ["ceiling"] * with_ceiling
     )
+
+
+def scale_out_ratios(out: dict[str, Any], rate: str, configurations: tuple[str, ...]) -> None:
+    """Each scale-out configuration's rate over one process's (chatcore: SQLite, in-process
+    notifier) and over the baseline's, from the same run."""
+    one = out["chatcore"].get(rate)
+    base = out.get("baseline", {}).get(rate)
+    out["scale_out_ratios"] = {
+        name: {
+            f"{rate}_over_one_process": ratio(out[name].get(rate), one),
+            f"{rate}_over_baseline": ratio(out[name].get(rate), base),
+        }
+        for name in configurations
+        if name in out
+    }
 
 
 def per_send_us(resources: dict[str, Any], sends: int) -> float | None:
@@ -306,7 +325,7 @@ def fanout_pair(
 ) -> dict[str, Any]:
     with_old = cfg.old_root is not None
     out = paired(
-        sides(with_baseline, with_ceiling, with_old),
+        sides(with_baseline, with_ceiling, with_old, cfg.scale_out),
         repeats,
         lambda which: fanout(cfg, which, chats, members, messages, clients),
         {
@@ -346,6 +365,7 @@ def fanout_pair(
             else round(per_c - per_o, 1),
         }
     ceiling_ratios(out, "delivered_per_second")
+    scale_out_ratios(out, "delivered_per_second", cfg.scale_out)
     return {"rule": FANOUT_RULE, **out}
 
 
@@ -479,7 +499,7 @@ def rest_pair(
     clients: int,
 ) -> dict[str, Any]:
     out = paired(
-        sides(with_baseline, with_ceiling),
+        sides(with_baseline, with_ceiling, scale_out=cfg.scale_out),
         repeats,
         lambda which: rest(cfg, which, sockets, concurrency, count, clients),
         {
@@ -503,6 +523,7 @@ def rest_pair(
             ),
         }
     ceiling_ratios(out, "sends_per_second")
+    scale_out_ratios(out, "sends_per_second", cfg.scale_out)
     return out
 
 

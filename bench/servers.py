@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -23,7 +24,7 @@ from typing import Any
 import attrs
 import httpx
 
-from lib import HOST, proc_cpu_seconds, proc_status_kib
+from lib import HOST, tree_cpu_seconds, tree_status_kib
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_DIR = Path("/work/shared/baseline/seed_django")
@@ -105,10 +106,10 @@ class Server:
             self.proc.wait(5)
 
     def rss_kib(self) -> int | None:
-        return proc_status_kib(self.pid, "VmRSS")
+        return tree_status_kib(self.pid, "VmRSS")
 
     def cpu_seconds(self) -> float | None:
-        return proc_cpu_seconds(self.pid)
+        return tree_cpu_seconds(self.pid)  # a --workers server: its workers too
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -127,6 +128,7 @@ class Config:
     ws_send_burst: int
     profile_dir: Path | None = None  # py-spy profiles of chatcore's measured windows
     old_root: Path | None = None  # a worktree of an older chatcore, with its own .venv
+    scale_out: tuple[str, ...] = ()  # the --scale-out configurations fanout and rest add
 
     def baseline_available(self) -> bool:
         return (self.seed_venv / "bin" / "daphne").exists() and (SEED_DIR / "run.sh").exists()
@@ -138,17 +140,45 @@ class Config:
         }
 
 
-def chatcore(cfg: Config, tag: str, db: Path | None = None, root: Path | None = None) -> Server:
-    """This chatcore, or with ``root`` the older one checked out there (its own venv)."""
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def chatcore(
+    cfg: Config,
+    tag: str,
+    db: Path | None = None,
+    root: Path | None = None,
+    workers: int = 1,
+    extra: dict[str, str] | None = None,
+    name: str | None = None,
+) -> Server:
+    """This chatcore, or with ``root`` the older one checked out there (its own venv);
+    with ``workers`` processes and ``extra`` settings (another storage, Redis)."""
     port = free_port()
     db = db or Path(tempfile.mkdtemp(prefix=f"chatcore-{tag}-", dir=cfg.workdir)) / "db.sqlite3"
     python = sys.executable if root is None else str(root / ".venv" / "bin" / "python")
     argv = [python, "-m", "entrypoints.cli", "serve", "--host", HOST, "--port", str(port)]
     # uvicorn's access log is off at "warning": Daphne runs without one too.
-    argv += ["--log-level", "warning"]
-    env = {"CHATCORE_DATABASE": str(db), **cfg.chatcore_env()}
-    name = "chatcore" if root is None else "old"
+    argv += ["--log-level", "warning", "--workers", str(workers)]
+    env = {"CHATCORE_DATABASE": str(db), **cfg.chatcore_env(), **(extra or {})}
+    name = name or ("chatcore" if root is None else "old")
     return Server(name, argv, env, port, db, db.with_suffix(".log"), root or REPO)
+
+
+def redis_settings() -> dict[str, str]:
+    """Redis for a scale-out server, under a key prefix of this run's own."""
+    return {
+        "CHATCORE_REDIS_URL": REDIS_URL,
+        "CHATCORE_REDIS_PREFIX": f"bench-{secrets.token_hex(4)}:",
+    }
+
+
+def workers_sqlite(cfg: Config, tag: str) -> Server:
+    """Scale-out (b): two worker processes on one SQLite file, real time through Redis."""
+    return chatcore(cfg, tag, workers=2, extra=redis_settings(), name="workers_sqlite")
+
+
+SCALE_OUT = ("workers_sqlite",)
 
 
 def old_chatcore(cfg: Config, tag: str) -> Server:
