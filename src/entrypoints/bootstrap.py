@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 
 from adapters.clock import SystemClock
 from adapters.hashing import Argon2Hasher
 from adapters.memory import InMemoryStorage, LocalNotifier
+from adapters.postgres import PostgresStorage
+from adapters.postgres import migrate as postgres_migrate
+from adapters.postgres import migration_status as postgres_migration_status
 from adapters.sqlite import SqliteStorage, migration_status
 from adapters.sqlite import backup as sqlite_backup
 from adapters.sqlite import migrate as sqlite_migrate
@@ -50,6 +54,15 @@ class CannotBackUp(RuntimeError):
 
 
 MEMORY_BACKUP = "memory storage keeps nothing on disk: there is nothing to back up"
+POSTGRES_BACKUP = (
+    "chatcore backup copies SQLite files; back up a PostgreSQL database with PostgreSQL's "
+    "own tools: pg_dump (or continuous archiving). `chatcore export` also writes a "
+    "portable copy of the users, chats and messages"
+)
+
+
+def _refuse_postgres(target: Path, force: bool) -> None:
+    raise CannotBackUp(POSTGRES_BACKUP)
 
 
 def _or_refusal(backup: Callable[[Path, bool], None] | None) -> Callable[[Path, bool], None]:
@@ -102,22 +115,45 @@ class Adapters:
 
 def adapters_from(settings: Settings) -> Adapters:
     """The one factory of adapters: every entrypoint (the app, each command) and the
-    tests take theirs from here, so CHATCORE_STORAGE, _DATABASE and _MIGRATE mean the
-    same everywhere."""
+    tests take theirs from here, so CHATCORE_STORAGE, _DATABASE_URL (or _DATABASE) and
+    _MIGRATE mean the same everywhere."""
     notifier, hasher = LocalNotifier(), Argon2Hasher()
     if settings.storage == "memory":
         return Adapters(InMemoryStorage(), notifier, hasher)
-    storage = SqliteStorage(settings.database, migrate=settings.migrate)
+    url = settings.postgres_url
+    if url is not None:
+        pg = PostgresStorage(url, migrate=settings.migrate)
+        return Adapters(
+            pg,
+            notifier,
+            hasher,
+            resources=(pg,),
+            migrate=functools.partial(postgres_migrate, url),
+            migrations=functools.partial(_listed, postgres_migration_status, url),
+            backup=_refuse_postgres,
+        )
+    path = settings.sqlite_path
+    storage = SqliteStorage(path, migrate=settings.migrate)
     return Adapters(
         storage,
         notifier,
         hasher,
         resources=(storage,),
-        migrate=functools.partial(sqlite_migrate, settings.database),
-        migrations=functools.partial(_sqlite_migrations, settings.database),
-        backup=lambda target, force: sqlite_backup(settings.database, target, force=force),
+        migrate=functools.partial(sqlite_migrate, path),
+        migrations=functools.partial(_listed, migration_status, path),
+        backup=lambda target, force: sqlite_backup(path, target, force=force),
     )
 
 
-def _sqlite_migrations(path: str) -> list[tuple[int, str, bool]]:
-    return [(m.version, m.description, applied) for m, applied in migration_status(path)]
+class _Described(Protocol):
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def description(self) -> str: ...
+
+
+def _listed(
+    status: Callable[[str], Sequence[tuple[_Described, bool]]], where: str
+) -> list[tuple[int, str, bool]]:
+    return [(m.version, m.description, applied) for m, applied in status(where)]

@@ -30,6 +30,7 @@ from chatcore.roster import Plan
 
 from . import queries as q
 from .engine import Engine
+from .maintenance import Unreachable, redacted
 from .schema import LATEST, migrate, recorded_versions
 
 
@@ -206,6 +207,15 @@ class PostgresStorage:
         await self._engine.write(q.load, archive)
 
     def open(self) -> PostgresStorage:
+        """Raises :class:`~.maintenance.Unreachable` when the database cannot be reached."""
+        try:
+            self._prepare()
+            self._engine.start()
+        except psycopg.Error as error:
+            raise Unreachable(f"{redacted(self.url)}: {' '.join(str(error).split())}") from None
+        return self
+
+    def _prepare(self) -> None:
         if self._migrate:
             migrate(self.url)
         else:
@@ -216,8 +226,6 @@ class PostgresStorage:
                     f"the database has schema versions {versions}, this code needs 1 to "
                     f"{LATEST}: run `chatcore migrate`"
                 )
-        self._engine.start()
-        return self
 
     def close(self) -> None:
         self._engine.stop()
