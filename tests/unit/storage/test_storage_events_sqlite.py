@@ -10,8 +10,9 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
-from storage_support import Seed
+from storage_support import Seed, shared_storage
 from test_storage_sqlite import vm_steps
 
 from adapters.sqlite import SqliteStorage, queries
@@ -23,12 +24,14 @@ WRITER = HERE / "storage_event_writer.py"
 
 
 async def writer(
-    db_path: Path, chat: Chat, actor: User, guest: User, tag: str, rounds: int
+    target: Path | str, chat: Chat, actor: User, guest: User, tag: str, rounds: int
 ) -> asyncio.subprocess.Process:
+    """A child process changing the chat in the database at ``target`` (a SQLite file or
+    a PostgreSQL URL), started and ready; :func:`go` sets it off."""
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         str(WRITER),
-        str(db_path),
+        str(target),
         str(chat.id),
         str(actor.id),
         str(guest.id),
@@ -50,9 +53,7 @@ def go(child: asyncio.subprocess.Process) -> None:
 
 
 def check_log(db_path: Path, chat_id: int, initial: set[int]) -> list[int]:
-    """Replays the chat's event rows over its state at creation and checks that they
-    account for the stored state exactly: every change has its event and every event its
-    change. Returns the seqs."""
+    """:func:`check_rows` over the rows of a SQLite file."""
     conn = sqlite3.connect(db_path)
     try:
         rows = conn.execute(
@@ -72,6 +73,26 @@ def check_log(db_path: Path, chat_id: int, initial: set[int]) -> list[int]:
         )
     finally:
         conn.close()
+    return check_rows(
+        [(seq, kind, m, None if d is None else json.loads(d)) for seq, kind, m, d in rows],
+        seq,
+        set(members),
+        messages,
+        initial,
+    )
+
+
+def check_rows(
+    rows: list[tuple[int, str, int | None, Any]],
+    seq: int,
+    members: set[int],
+    messages: dict[int, bool],
+    initial: set[int],
+) -> list[int]:
+    """Replays a chat's event rows (seq, kind, message id, detail) over its state at
+    creation and checks that they account for the stored state (its seq, members, and
+    messages with whether each was edited) exactly: every change has its event and
+    every event its change. Returns the seqs."""
     alive: dict[int, bool] = {}
     people = set(initial)
     for _, kind, message_id, detail in rows:
@@ -82,17 +103,17 @@ def check_log(db_path: Path, chat_id: int, initial: set[int]) -> list[int]:
         elif kind == "message_deleted":
             del alive[message_id]
         elif kind == "member_added":
-            people.add(json.loads(detail)["user"][0])
+            people.add(detail["user"][0])
         elif kind == "member_removed":
-            people.remove(json.loads(detail)["user"][0])
+            people.remove(detail["user"][0])
     assert alive == messages
-    assert people == set(members)
+    assert people == members
     assert [r[0] for r in rows] == list(range(1, seq + 1))
     return [r[0] for r in rows]
 
 
-async def seeded(db_path: Path, guests: int) -> tuple[Chat, User, list[User]]:
-    with SqliteStorage(db_path) as storage:
+async def seeded(target: Path | str, guests: int) -> tuple[Chat, User, list[User]]:
+    with shared_storage(str(target)) as storage:
         seed = Seed(storage)
         ann = await seed.user("ann")
         others = [await seed.user(f"guest{n}") for n in range(guests)]
