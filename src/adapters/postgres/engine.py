@@ -17,11 +17,16 @@ Failures are the domain's, never the driver's:
 
 - a deadlock or serialization failure (two changes crossing each other's locks: a
   user's deletion touching many chats) rolls the work back; it is run again, a few times;
-- a database that cannot be reached (refused, restarted, shut down, no connection free
-  within the pool's timeout) is :class:`chatcore.errors.Unavailable`, with a hint of when
-  to retry. The pool checks each connection as it hands it out (an empty query) and
-  replaces broken ones in the background, so once the database is back the next
-  requests are served again: no restart.
+- a database that cannot be reached (refused, restarted, shut down; no connection free
+  within the pool's timeout) is :class:`chatcore.errors.Unavailable`, with a hint of
+  when to retry, never a driver exception.
+
+Recovery without a restart: a lane (the writes' pool or the reads') that meets a broken
+or refused connection marks itself down. While down, work fails at once (a 503 costs
+no wait), and at most once a second a probe connection is tried; the first that
+succeeds replaces the lane's pool with a fresh one (the old one, its connections dead,
+is closed behind it), and work runs again. The pool's own reconnection backs off
+exponentially and would take as long again as the outage lasted.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ RETRIES = 5  # runs of one piece of work that crossed another's locks
 WAIT_SECONDS = 10.0  # for a free connection (all busy, or the database away): then a 503
 RETRY_AFTER_SECONDS = 2  # what a 503 tells the client
 CONNECT_TIMEOUT_SECONDS = 3
+PROBE_SECONDS = 1.0  # between attempts to reach a database that went away
 
 
 class Closed(RuntimeError):
@@ -71,13 +77,81 @@ def _pool(url: str, name: str, options: str, size: int) -> Pool:
             "options": f"-c timezone=UTC {options}".strip(),
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
         },
-        check=AsyncConnectionPool.check_connection,
         timeout=WAIT_SECONDS,
-        # Keep trying to reconnect however long the database is away.
-        reconnect_timeout=24 * 3600,
+        reconnect_timeout=24 * 3600,  # never give up on the database
         name=name,
         open=False,
     )
+
+
+class _Lane:
+    """One pool and whether its database is known to be away (lives on the engine's
+    loop: no lock needed beyond the one that serializes renewals)."""
+
+    def __init__(self, url: str, name: str, options: str, size: int) -> None:
+        self._url, self._name, self._options, self._size = url, name, options, size
+        self.pool = self._make()
+        self.down = False
+        self._probed_at = 0.0
+        self._renewing = asyncio.Lock()
+
+    def _make(self) -> Pool:
+        return _pool(self._url, self._name, self._options, self._size)
+
+    async def open(self) -> None:
+        await self.pool.open(wait=True, timeout=WAIT_SECONDS + CONNECT_TIMEOUT_SECONDS)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def run(self, work: Work[T]) -> T:
+        if self.down:
+            await self._recover()
+        for attempt in range(1, RETRIES + 1):
+            try:
+                async with self.pool.connection() as conn, conn.transaction():
+                    return await work(conn)
+            except pg_errors.TransactionRollback:  # deadlock, serialization failure
+                if attempt == RETRIES:
+                    raise
+                await asyncio.sleep(0.001 * attempt)
+            except PoolTimeout as error:  # every connection busy, or none can be made
+                log.warning("database unavailable: %s", _one_line(error))
+                raise Unavailable(retry_after=RETRY_AFTER_SECONDS) from None
+            except psycopg.OperationalError as error:
+                # Refused, lost, shut down, starting up: the database is away, not the
+                # request at fault.
+                log.warning("database unavailable: %s", _one_line(error))
+                self.down = True
+                raise Unavailable(retry_after=RETRY_AFTER_SECONDS) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _recover(self) -> None:
+        """Renew the pool if the database answers again; else Unavailable, at once."""
+        async with self._renewing:
+            if not self.down:
+                return  # another caller renewed it meanwhile
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._probed_at < PROBE_SECONDS:
+                raise Unavailable(retry_after=RETRY_AFTER_SECONDS)
+            self._probed_at = loop.time()
+            try:
+                probe = await psycopg.AsyncConnection.connect(
+                    self._url, connect_timeout=CONNECT_TIMEOUT_SECONDS
+                )
+                await probe.close()
+                fresh = self._make()
+                await fresh.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
+            except psycopg.Error:
+                raise Unavailable(retry_after=RETRY_AFTER_SECONDS) from None
+            old, self.pool, self.down = self.pool, fresh, False
+            log.warning("database reachable again: connections renewed")
+            task = asyncio.create_task(old.close())
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()  # old pools being closed (kept referenced)
 
 
 class Engine:
@@ -86,7 +160,7 @@ class Engine:
         self._pool_size = pool_size
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._pools: tuple[Pool, Pool] | None = None
+        self._lanes: tuple[_Lane, _Lane] | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -106,27 +180,28 @@ class Engine:
             raise
 
     async def _open(self) -> None:
-        writes = _pool(self._url, "chatcore-writes", "", self._pool_size)
-        reads = _pool(self._url, "chatcore-reads", _READ_OPTIONS, self._pool_size)
+        size = self._pool_size
+        writes = _Lane(self._url, "chatcore-writes", "", size)
+        reads = _Lane(self._url, "chatcore-reads", _READ_OPTIONS, size)
         try:
-            for pool in (writes, reads):
-                await pool.open(wait=True, timeout=WAIT_SECONDS + CONNECT_TIMEOUT_SECONDS)
+            for lane in (writes, reads):
+                await lane.open()
         except BaseException:
             await writes.close()
             await reads.close()
             raise
-        self._pools = (writes, reads)
+        self._lanes = (writes, reads)
 
     def stop(self) -> None:
         """Let running work finish, close the pools and stop the loop. Idempotent."""
         with self._lock:
-            loop, thread, pools = self._loop, self._thread, self._pools
-            self._pools = None
+            loop, thread, lanes = self._loop, self._thread, self._lanes
+            self._lanes = None
             self._loop = self._thread = None
         if loop is None or thread is None:
             return
-        if pools is not None:
-            asyncio.run_coroutine_threadsafe(_close(pools), loop).result()
+        if lanes is not None:
+            asyncio.run_coroutine_threadsafe(_close(lanes), loop).result()
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
@@ -145,33 +220,17 @@ class Engine:
 
     async def _submit(self, which: int, work: Work[T]) -> T:
         with self._lock:
-            loop, pools = self._loop, self._pools
-            if loop is None or pools is None:
+            loop, lanes = self._loop, self._lanes
+            if loop is None or lanes is None:
                 raise Closed("the PostgreSQL storage is not open")
-            future = asyncio.run_coroutine_threadsafe(_run(pools[which], work), loop)
+            future = asyncio.run_coroutine_threadsafe(lanes[which].run(work), loop)
         return await asyncio.wrap_future(future)
 
 
-async def _close(pools: tuple[Pool, Pool]) -> None:
-    for pool in pools:
-        await pool.close()
-
-
-async def _run(pool: Pool, work: Work[T]) -> T:
-    for attempt in range(1, RETRIES + 1):
-        try:
-            async with pool.connection() as conn, conn.transaction():
-                return await work(conn)
-        except pg_errors.TransactionRollback:  # deadlock, serialization failure
-            if attempt == RETRIES:
-                raise
-            await asyncio.sleep(0.001 * attempt)
-        except (psycopg.OperationalError, PoolTimeout) as error:
-            # Connection refused or lost, server shut down or starting up, no
-            # connection free: the database is away, not the request at fault.
-            log.warning("database unavailable: %s", _one_line(error))
-            raise Unavailable(retry_after=RETRY_AFTER_SECONDS) from None
-    raise AssertionError("unreachable")  # pragma: no cover
+async def _close(lanes: tuple[_Lane, _Lane]) -> None:
+    for lane in lanes:
+        await lane.close()
+    await asyncio.gather(*_CLOSING, return_exceptions=True)
 
 
 def _one_line(error: BaseException) -> str:
