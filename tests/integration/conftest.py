@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from pg_support import scratch_database
+
 READY_DEADLINE = 20.0
 STOP_DEADLINE = 10.0
 CLI_DEADLINE = 120.0
@@ -38,12 +40,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cli_env(db: Path, **extra: str) -> dict[str, str]:
+Database = Path | str  # a SQLite file, or a PostgreSQL URL
+
+
+def cli_env(db: Database, **extra: str) -> dict[str, str]:
     """The child's environment: ours minus any stray CHATCORE_* settings, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATCORE_")}
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
-    env["CHATCORE_DATABASE"] = str(db)
+    if isinstance(db, Path):
+        env["CHATCORE_DATABASE"] = str(db)
+    else:
+        env["CHATCORE_DATABASE_URL"] = db
     # Every client of the suite is 127.0.0.1 and the shared server serves the whole
     # session: it signs up and creates far more than one real address or user would.
     # Tests of those limits start a server of their own with the limit they test.
@@ -54,13 +62,17 @@ def cli_env(db: Path, **extra: str) -> dict[str, str]:
 
 
 def run_cli(
-    *args: str, db: Path, cwd: Path | None = None, **env: str
+    *args: str, db: Database, cwd: Path | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m entrypoints.cli ARGS` against the database `db`; output captured."""
+    """`python -m entrypoints.cli ARGS` against the database `db` (a SQLite file, or a
+    PostgreSQL URL: then `cwd` is needed); output captured."""
+    if cwd is None:
+        assert isinstance(db, Path), "a PostgreSQL database needs a cwd"
+        cwd = db.parent
     return subprocess.run(
         [sys.executable, "-m", "entrypoints.cli", *args],
         env=cli_env(db, **env),
-        cwd=cwd or db.parent,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=CLI_DEADLINE,
@@ -72,8 +84,9 @@ def run_cli(
 class Server:
     """One `chatcore serve` process. Its output goes to a file, not an unread pipe."""
 
-    def __init__(self, db: Path, workdir: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, db: Database, workdir: Path, env: Mapping[str, str]) -> None:
         self.db = db
+        self.workdir = workdir
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.settings = dict(env)
@@ -163,7 +176,7 @@ class ServerFactory:
     def new_db(self) -> Path:
         return self.workdir / f"chatcore-{uuid.uuid4().hex[:8]}.sqlite3"
 
-    def __call__(self, db: Path | None = None, **env: str) -> Server:
+    def __call__(self, db: Database | None = None, **env: str) -> Server:
         server = Server(db or self.new_db(), self.workdir, env)
         self.servers.append(server)
         return server
@@ -471,6 +484,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         factory.close()
 
 
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server over PostgreSQL (CHATCORE_DATABASE_URL: a database of this session's
+    own on the machine's server, dropped after), for the tests that run on it."""
+    with scratch_database("serve") as url:
+        factory = ServerFactory(tmp_path_factory.mktemp("chatcore-postgres"))
+        try:
+            yield factory(url)
+        finally:
+            factory.close()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """The URL of an empty PostgreSQL database of the test's own, dropped after it."""
+    with scratch_database("it") as url:
+        yield url
+
+
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     """Starts extra servers, `server_factory(db=None, **env)`; all are stopped after."""
@@ -497,6 +529,7 @@ def _make_admin(server: Server, client: httpx.Client, api: Api) -> dict[str, Any
         f"{username}@example.com",
         "--no-input",
         db=server.db,
+        cwd=server.workdir,
         CHATCORE_SUPERUSER_PASSWORD=api.PASSWORD,
     )
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
