@@ -128,13 +128,20 @@ class Config:
         }
 
 
-def chatcore(cfg: Config, tag: str, db: Path | None = None) -> Server:
+def chatcore(
+    cfg: Config, tag: str, db: Path | None = None, database_url: str | None = None
+) -> Server:
+    """A chatcore server on the SQLite file ``db`` (a fresh one when None), or on the
+    PostgreSQL database ``database_url`` (then ``db`` only names where the log goes)."""
     port = free_port()
     db = db or Path(tempfile.mkdtemp(prefix=f"chatcore-{tag}-", dir=cfg.workdir)) / "db.sqlite3"
     argv = [sys.executable, "-m", "entrypoints.cli", "serve", "--host", HOST, "--port", str(port)]
     # uvicorn's access log is off at "warning": Daphne runs without one too.
     argv += ["--log-level", "warning"]
-    env = {"CHATCORE_DATABASE": str(db), **cfg.chatcore_env()}
+    where = (
+        {"CHATCORE_DATABASE_URL": database_url} if database_url else {"CHATCORE_DATABASE": str(db)}
+    )
+    env = {**where, **cfg.chatcore_env()}
     return Server("chatcore", argv, env, port, db, db.with_suffix(".log"), REPO)
 
 
