@@ -21,26 +21,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import secrets
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from adapters.postgres import migrate
 from adapters.postgres.schema import MESSAGE_ID_LOCK
+from scenarios import scratch_postgres
 
-ADMIN = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHATS = 8
 HISTORY = 20_000
 POOL = 8
@@ -153,20 +152,6 @@ class Asyncpg:
             assert len(await conn.fetch(numbered(PAGE), chat)) == 100
 
 
-@contextlib.contextmanager
-def throwaway_database() -> Iterator[str]:
-    name = f"chatcore_bench_drivers_{secrets.token_hex(4)}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield ADMIN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
 def fill(url: str) -> None:
     migrate(url)
     with psycopg.connect(url) as conn:
@@ -246,7 +231,7 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4,16", help="concurrent clients, a list")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
-    with throwaway_database() as url:
+    with scratch_postgres("drivers") as url:
         fill(url)
         asyncio.run(run(url, args.seconds, counts))
 

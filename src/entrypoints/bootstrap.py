@@ -120,28 +120,29 @@ def adapters_from(settings: Settings) -> Adapters:
     notifier, hasher = LocalNotifier(), Argon2Hasher()
     if settings.storage == "memory":
         return Adapters(InMemoryStorage(), notifier, hasher)
-    url = settings.postgres_url
-    if url is not None:
-        pg = PostgresStorage(url, migrate=settings.migrate)
-        return Adapters(
-            pg,
-            notifier,
-            hasher,
-            resources=(pg,),
-            migrate=functools.partial(postgres_migrate, url),
-            migrations=functools.partial(_listed, postgres_migration_status, url),
-            backup=_refuse_postgres,
-        )
-    path = settings.sqlite_path
-    storage = SqliteStorage(path, migrate=settings.migrate)
+    where = settings.postgres_url
+    storage: SqliteStorage | PostgresStorage
+    migrate: Callable[[str], list[int]]
+    status: Callable[[str], Sequence[tuple[_Described, bool]]]
+    if where is not None:
+        storage = PostgresStorage(where, migrate=settings.migrate)
+        migrate, status, backup = postgres_migrate, postgres_migration_status, _refuse_postgres
+    else:
+        where = path = settings.sqlite_path
+        storage = SqliteStorage(path, migrate=settings.migrate)
+        migrate, status = sqlite_migrate, migration_status
+
+        def backup(target: Path, force: bool) -> None:
+            sqlite_backup(path, target, force=force)
+
     return Adapters(
         storage,
         notifier,
         hasher,
         resources=(storage,),
-        migrate=functools.partial(sqlite_migrate, path),
-        migrations=functools.partial(_listed, migration_status, path),
-        backup=lambda target, force: sqlite_backup(path, target, force=force),
+        migrate=functools.partial(migrate, where),
+        migrations=functools.partial(_listed, status, where),
+        backup=backup,
     )
 
 

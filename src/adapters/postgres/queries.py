@@ -42,6 +42,8 @@ from typing import Any, TypeVar
 import attrs
 from psycopg import errors as pg_errors
 
+from adapters import sqlrows
+from adapters.sqlrows import CHAT_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS, Row
 from chatcore.errors import Conflict, NotFound
 from chatcore.events import (
     ChatDeleted,
@@ -81,14 +83,6 @@ from chatcore.rules import MAX_ID, is_text, username_key
 from .engine import Conn
 from .schema import MESSAGE_ID_LOCK
 
-Row = Sequence[Any]
-
-USER_COLUMNS = "u.id, u.username, u.email, u.user_type, u.date_joined, u.is_admin, u.is_active"
-MESSAGE_COLUMNS = (
-    f"m.id, m.chat_id, m.content, m.timestamp, m.client_id, m.edited_at, {USER_COLUMNS}"
-)
-CHAT_COLUMNS = "c.id, c.name, c.created_at, c.last_message_id, c.seq"
-
 
 def _select(columns: str, rest: str) -> str:
     """A SELECT of one of the column lists above: the only SQL built from parts, and
@@ -117,22 +111,16 @@ async def _count(conn: Conn, sql: str, params: Sequence[Any] = ()) -> int:
     return cursor.rowcount
 
 
+def _as_stored(moment: datetime) -> datetime:
+    return moment  # timestamptz comes back as an aware datetime (the session is in UTC)
+
+
 def _user(row: Row) -> User:
-    user_id, username, email, user_type, date_joined, is_admin, is_active = row
-    return User(
-        user_id,
-        username,
-        email,
-        UserType(user_type),
-        date_joined,
-        is_admin=is_admin,
-        is_active=is_active,
-    )
+    return sqlrows.user(row, _as_stored)
 
 
 def _message(row: Row) -> Message:
-    message_id, chat_id, content, timestamp, client_id, edited_at = row[:6]
-    return Message(message_id, chat_id, _user(row[6:]), content, timestamp, client_id, edited_at)
+    return sqlrows.message(row, _as_stored)
 
 
 def _seen_user(user: User) -> list[object]:

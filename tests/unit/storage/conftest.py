@@ -17,12 +17,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pg_support import scratch_database, tables_emptied
 
 from adapters.memory import InMemoryStorage
 from adapters.postgres import PostgresStorage, migrate
 from adapters.sqlite import SqliteStorage
 from chatcore.ports import Storage
+from pg_support import scratch_database, tables_emptied
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +55,15 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database several processes can share, empty: a SQLite file's path, or the
+    session's PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "shared.db")
+    return str(request.getfixturevalue("empty_pg"))
 
 
 @pytest.fixture
