@@ -40,7 +40,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from chatcore.errors import Unavailable
 
@@ -115,8 +115,12 @@ class _Lane:
                 if attempt == RETRIES:
                     raise
                 await asyncio.sleep(0.001 * attempt)
+            except PoolClosed:  # the pool was renewed under this caller: no verdict
+                raise Unavailable(retry_after=RETRY_AFTER_SECONDS) from None
             except PoolTimeout as error:  # every connection busy, or none can be made
                 log.warning("database unavailable: %s", _one_line(error))
+                if not await self._reachable():  # away, not busy: fail fast from now on
+                    self.down = True
                 raise Unavailable(retry_after=RETRY_AFTER_SECONDS) from None
             except psycopg.OperationalError as error:
                 # Refused, lost, shut down, starting up: the database is away, not the
@@ -125,6 +129,17 @@ class _Lane:
                 self.down = True
                 raise Unavailable(retry_after=RETRY_AFTER_SECONDS) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _reachable(self) -> bool:
+        """Whether a new connection to the database can be made now."""
+        try:
+            probe = await psycopg.AsyncConnection.connect(
+                self._url, connect_timeout=CONNECT_TIMEOUT_SECONDS
+            )
+        except psycopg.Error:
+            return False
+        await probe.close()
+        return True
 
     async def _recover(self) -> None:
         """Renew the pool if the database answers again; else Unavailable, at once."""
@@ -135,14 +150,13 @@ class _Lane:
             if loop.time() - self._probed_at < PROBE_SECONDS:
                 raise Unavailable(retry_after=RETRY_AFTER_SECONDS)
             self._probed_at = loop.time()
+            if not await self._reachable():
+                raise Unavailable(retry_after=RETRY_AFTER_SECONDS)
+            fresh = self._make()
             try:
-                probe = await psycopg.AsyncConnection.connect(
-                    self._url, connect_timeout=CONNECT_TIMEOUT_SECONDS
-                )
-                await probe.close()
-                fresh = self._make()
                 await fresh.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
             except psycopg.Error:
+                await fresh.close()
                 raise Unavailable(retry_after=RETRY_AFTER_SECONDS) from None
             old, self.pool, self.down = self.pool, fresh, False
             log.warning("database reachable again: connections renewed")
