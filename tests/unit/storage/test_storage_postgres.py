@@ -11,11 +11,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from storage_support import Seed, ids
+from storage_support import Seed, everything_in, ids
 
 from adapters.postgres import LATEST, PostgresStorage, SchemaOutOfDate, migrate, queries
+from chatcore.errors import Unavailable
 from chatcore.model import Message, MessageQuery, NewMessage
-from pg_support import scratch_database
+from pg_support import private_cluster, scratch_database
 
 HERE = Path(__file__).parent
 MIGRATOR = """
@@ -149,3 +150,32 @@ async def test_a_reader_paging_after_while_many_write_misses_nothing(empty_pg: s
         stored = await storage.messages.page(MessageQuery(limit=1000, member_id=ann.id))
     assert seen == ids(stored)
     assert len(seen) == 100
+
+
+async def test_a_stopped_database_is_unavailable_and_the_storage_recovers_by_itself() -> None:
+    """A private server (never the machine's) stopped under an open storage: every call
+    raises the domain's Unavailable, with a retry hint, never a driver error; started
+    again, the same storage serves again, with what was stored before."""
+    with private_cluster() as cluster:
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE chatcore")
+        async with PostgresStorage(cluster.url("chatcore")) as storage:
+            seed = Seed(storage)
+            ann = await seed.user("ann")
+            chat = await seed.chat(ann)
+            kept = await seed.send(chat, ann, "before the outage")
+            cluster.stop("immediate")
+            for call in (storage.users.get(ann.id), seed.send(chat, ann, "during")):
+                with pytest.raises(Unavailable) as raised:
+                    await call
+                assert raised.value.retry_after >= 1
+            cluster.start()
+            for _ in range(100):  # bounded: a probe a second
+                try:
+                    after = await seed.send(chat, ann, "after the outage")
+                    break
+                except Unavailable:
+                    await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("the storage never served again")
+            assert [m.id for m in await everything_in(storage, chat)] == [kept.id, after.id]
