@@ -4,13 +4,15 @@
                                    [--ceiling/--no-ceiling] [--compare-ref REV] [--out FILE]
                                    [--seed-venv DIR] [--clients N] [--rest-concurrency N]
 
-Scenarios (``--only`` names): fanout, fanout_heavy, rest, history, idle_sockets,
-login_storm, edits, churn, stalled. ``--compare-ref REV`` also runs the fan-out against
-chatcore at REV (a git worktree in a temp dir, with its own venv), alternating with this
-one, and reports this / old. Progress goes to stderr; one JSON document with every
-figure to stdout (and to ``--out``). Every scenario starts its own fresh server
-process(es) on a fresh SQLite file, one server at a time, and drives it from separate
-client processes.
+Scenarios (``--only`` names): fanout, fanout_heavy, rest, history, history_postgres
+(the same on PostgreSQL: a database of its own on 127.0.0.1:5432, or $BENCH_POSTGRES's
+server, dropped after), idle_sockets, login_storm, edits, churn, stalled.
+``--compare-ref REV`` also runs the fan-out against chatcore at REV (a git worktree in a
+temp dir, with its own venv), alternating with this one, and reports this / old;
+``--scale-out`` also runs fanout and rest against two workers with Redis, on SQLite and
+on PostgreSQL. Progress goes to stderr; one JSON document with every figure to stdout
+(and to ``--out``). Every scenario starts its own fresh server process(es) on a fresh
+database, one server at a time, and drives it from separate client processes.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ NAMES = (
     "fanout_heavy",
     "rest",
     "history",
+    "history_postgres",
     "idle_sockets",
     "login_storm",
     "edits",
@@ -59,6 +62,7 @@ FULL: dict[str, dict[str, Any]] = {
     "fanout_heavy": {"chats": 20, "members": 10, "messages": 50, "repeats": 3},
     "rest": {"sockets": 10, "concurrency": 16, "count": 2000, "repeats": 3},
     "history": {"small_n": 1000, "big_n": 1_000_000, "reps": 300},
+    "history_postgres": {"small_n": 1000, "big_n": 1_000_000, "reps": 300},
     "idle_sockets": {
         "sockets": 10_000,
         "chats": 100,
@@ -95,6 +99,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "fanout_heavy": {"chats": 20, "members": 10, "messages": 20, "repeats": 1},
     "rest": {"sockets": 10, "concurrency": 16, "count": 600, "repeats": 1},
     "history": {"small_n": 1000, "big_n": 100_000, "reps": 100},
+    "history_postgres": {"small_n": 1000, "big_n": 100_000, "reps": 100},
     "idle_sockets": {
         "sockets": 3000,
         "chats": 100,
@@ -215,17 +220,21 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     fan = dig("fanout", "ratios", "delivered_per_second_chatcore_over_baseline")
     p99 = dig("fanout", "ratios", "p99_latency_baseline_over_chatcore")
     rest = dig("rest", "ratios", "sends_per_second_chatcore_over_baseline")
-    hist = [
-        dig("history", "ratios", k, "p50_big_over_small")
-        for k in ("latest", "before_deep", "after_middle")
-    ]
-    worst_hist = None if None in hist else max(hist)
+
+    def worst_history(name: str) -> Any:
+        hist = [
+            dig(name, "ratios", k, "p50_big_over_small")
+            for k in ("latest", "before_deep", "after_middle")
+        ]
+        return None if None in hist else max(hist)
+
+    worst_hist, worst_pg_hist = worst_history("history"), worst_history("history_postgres")
     to_ceiling = dig("rest", "ratios_to_ceiling", "sends_per_second_chatcore_over_ceiling")
     kib = dig("idle_sockets", "kib_per_socket")
     me = dig("login_storm", "me_during_storm", "latency", "p99_ms")
     losses = []
     for name in ("fanout", "fanout_heavy", "rest"):
-        for side in ("chatcore", "baseline"):
+        for side in ("chatcore", "baseline", *servers.SCALE_OUT):
             lost, dup = dig(name, side, "lost"), dig(name, side, "duplicates")
             if lost is not None:
                 losses.append(f"{name}/{side}: lost {lost}, duplicates {dup}")
@@ -251,10 +260,28 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 )
             ]
     clean = [
-        dig(n, "chatcore", k)
+        dig(n, side, k)
         for n in ("fanout", "fanout_heavy", "rest")
+        for side in ("chatcore", *servers.SCALE_OUT)
         for k in ("lost", "duplicates")
     ]
+    scale_out = []
+    for side in servers.SCALE_OUT:
+        for name, rate in (("fanout", "delivered_per_second"), ("rest", "sends_per_second")):
+            over_base = dig(name, "scale_out_ratios", side, f"{rate}_over_baseline")
+            over_one = dig(name, "scale_out_ratios", side, f"{rate}_over_one_process")
+            scale_out.append(
+                check(f"{name} {rate}, {side} / baseline", over_base, lambda v: v >= 20, ">= 20")
+            )
+            if name == "fanout":
+                scale_out.append(
+                    check(
+                        f"{name} {rate}, {side} / one process (SQLite)",
+                        over_one,
+                        lambda v: v >= 1.3,
+                        ">= 1.3",
+                    )
+                )
     clean_values = [v for v in clean if v is not None]
     return [
         check("fan-out delivered messages/s, chatcore / baseline", fan, lambda v: v >= 20, ">= 20"),
@@ -301,6 +328,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             lambda v: v <= 1.2,
             "<= 1.2",
         ),
+        check(
+            "history page p50 at the big chat / at 1k on PostgreSQL (worst of the three)",
+            worst_pg_hist,
+            lambda v: v <= 1.2,
+            "<= 1.2",
+        ),
+        *scale_out,
         check("KiB per idle socket", kib, lambda v: v < 40, "< 40"),
         check("GET /api/me/ p99 ms during a login storm", me, lambda v: v < 20, "< 20"),
         {
@@ -473,6 +507,8 @@ def main() -> int:
             results[name] = scenarios.rest_pair(cfg, with_baseline, args.ceiling, clients=2, **p)
         elif name == "history":
             results[name] = guarded(lambda p=p: scenarios.history(cfg, **p))
+        elif name == "history_postgres":
+            results[name] = guarded(lambda p=p: scenarios.history_postgres(cfg, **p))
         elif name == "idle_sockets":
             results[name] = guarded(
                 lambda p=p: scenarios.idle_sockets(cfg, clients=args.idle_clients, **p)

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import psycopg
 
 import loadgen
 import servers
 from lib import machine_busy_seconds, monotonic, proc_fd_count, proc_status_kib, ratio, summary_ms
-from servers import Config, Server
+from servers import Config, Server, scratch_postgres
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -122,6 +123,7 @@ STARTERS = {
     "baseline": servers.baseline,
     "ceiling": servers.ceiling,
     "workers_sqlite": servers.workers_sqlite,
+    "workers_postgres": servers.workers_postgres,
 }
 
 
@@ -587,23 +589,92 @@ def message_id_at(db: Path, chat: int, fraction: float) -> tuple[int, int]:
     return int(found), int(total)
 
 
-def history(cfg: Config, small_n: int, big_n: int, reps: int) -> dict[str, Any]:
-    first = servers.chatcore(cfg, "history")
+def fill_history_postgres(
+    url: str, sender: int, small: int, small_n: int, big: int, big_n: int
+) -> float:
+    """As :func:`fill_history`, into a PostgreSQL database, in one INSERT ... SELECT over
+    generate_series (ids in the same interleaved order), then ANALYZE."""
+    started = monotonic()
+    every = max(1, big_n // small_n)
+    filler = " lorem ipsum dolor sit amet, consectetur adipiscing elit"
+    with psycopg.connect(url) as conn:
+        conn.execute("SET synchronous_commit = off")
+        conn.execute(
+            "INSERT INTO messages (chat_id, sender_id, content, timestamp)"
+            " SELECT v.chat, %(sender)s, v.content, %(t0)s + i * interval '10 milliseconds'"
+            " FROM generate_series(0, %(n)s - 1) AS i CROSS JOIN LATERAL (VALUES"
+            "  (%(big)s::bigint, 'big ' || i || %(filler)s, 0),"
+            "  (%(small)s::bigint, 'small ' || (i / %(every)s) || %(filler)s, 1))"
+            "  AS v(chat, content, k)"
+            " WHERE v.k = 0 OR (i %% %(every)s = 0 AND i / %(every)s < %(small_n)s)"
+            " ORDER BY i, v.k",
+            {
+                "sender": sender,
+                "t0": datetime(2025, 1, 1, tzinfo=UTC),
+                "n": big_n,
+                "big": big,
+                "small": small,
+                "every": every,
+                "small_n": small_n,
+                "filler": filler,
+            },
+        )
+        conn.execute(
+            "UPDATE chats SET last_message_id = last.id, last_activity = last.timestamp"
+            " FROM (SELECT DISTINCT ON (chat_id) chat_id, id, timestamp FROM messages"
+            "  ORDER BY chat_id, id DESC) last WHERE last.chat_id = chats.id"
+        )
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE messages")
+    return monotonic() - started
+
+
+def message_id_at_postgres(url: str, chat: int, fraction: float) -> tuple[int, int]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM messages WHERE chat_id = %s", (chat,)).fetchone()
+        assert row is not None
+        total = int(row[0])
+        found = conn.execute(
+            "SELECT id FROM messages WHERE chat_id = %s ORDER BY id LIMIT 1 OFFSET %s",
+            (chat, int(total * fraction)),
+        ).fetchone()
+        assert found is not None
+    return int(found[0]), total
+
+
+def history_postgres(cfg: Config, small_n: int, big_n: int, reps: int) -> dict[str, Any]:
+    """The history scenario with chatcore on PostgreSQL (a database of its own)."""
+    with scratch_postgres("history") as url:
+        return history(cfg, small_n, big_n, reps, database_url=url)
+
+
+def history(
+    cfg: Config, small_n: int, big_n: int, reps: int, database_url: str | None = None
+) -> dict[str, Any]:
+    first = servers.chatcore(cfg, "history", database_url=database_url)
     with servers.running(first):
         (user,) = servers.register(first, 1, f"hist{tag()}_")
         small, big = servers.create_chats(first, user, [user], 2)
-    fill_seconds = fill_history(first.db, user.id, small, small_n, big, big_n)
+    if database_url is None:
+        fill_seconds = fill_history(first.db, user.id, small, small_n, big, big_n)
+    else:
+        fill_seconds = fill_history_postgres(database_url, user.id, small, small_n, big, big_n)
     pages: dict[str, str] = {}
     stored: dict[str, int] = {}
     for name, chat in (("small", small), ("big", big)):
-        deep, total = message_id_at(first.db, chat, 0.1)
-        middle, _ = message_id_at(first.db, chat, 0.5)
+        if database_url is None:
+            deep, total = message_id_at(first.db, chat, 0.1)
+            middle, _ = message_id_at(first.db, chat, 0.5)
+        else:
+            deep, total = message_id_at_postgres(database_url, chat, 0.1)
+            middle, _ = message_id_at_postgres(database_url, chat, 0.5)
         stored[name] = total
         base = f"/api/chats/{chat}/messages/?limit=100"
         pages[f"{name}_latest"] = base
         pages[f"{name}_before_deep"] = f"{base}&before={deep}"
         pages[f"{name}_after_middle"] = f"{base}&after={middle}"
-    server = servers.chatcore(cfg, "history", db=first.db)
+    server = servers.chatcore(cfg, "history", db=first.db, database_url=database_url)
     spec = {
         "port": server.port,
         "token": user.token,
@@ -628,8 +699,9 @@ def history(cfg: Config, small_n: int, big_n: int, reps: int) -> dict[str, Any]:
         }
     return {
         "server": "chatcore",
+        "storage": "sqlite" if database_url is None else "postgresql",
         "stored_messages": stored,
-        "database_bytes": first.db.stat().st_size,
+        "database_bytes": _database_bytes(first.db, database_url),
         "fill_seconds": round(fill_seconds, 1),
         "limit": 100,
         "repetitions_each": reps,
@@ -641,6 +713,15 @@ def history(cfg: Config, small_n: int, big_n: int, reps: int) -> dict[str, Any]:
         "ratios": ratios,
         **resources,
     }
+
+
+def _database_bytes(db: Path, database_url: str | None) -> int:
+    if database_url is None:
+        return db.stat().st_size
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        assert row is not None
+        return int(row[0])
 
 
 # --------------------------------------------------------------------------- d. idle sockets

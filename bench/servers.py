@@ -23,6 +23,8 @@ from typing import Any
 
 import attrs
 import httpx
+import psycopg
+from psycopg import sql
 
 from lib import HOST, tree_cpu_seconds, tree_status_kib
 
@@ -51,6 +53,8 @@ class Server:
     ready_timeout: float = 60.0
     nofile: int | None = None  # the process's open-file limit (soft), when set
     proc: subprocess.Popen[bytes] | None = None
+    # What outlives the process until it stops (a scratch database), closed by stop().
+    resources: contextlib.ExitStack = attrs.Factory(contextlib.ExitStack)
 
     @property
     def pid(self) -> int:
@@ -96,14 +100,15 @@ class Server:
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, hard))
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        with self.resources:
+            if self.proc is None or self.proc.poll() is not None:
+                return
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
 
     def rss_kib(self) -> int | None:
         return tree_status_kib(self.pid, "VmRSS")
@@ -151,16 +156,22 @@ def chatcore(
     workers: int = 1,
     extra: dict[str, str] | None = None,
     name: str | None = None,
+    database_url: str | None = None,
 ) -> Server:
     """This chatcore, or with ``root`` the older one checked out there (its own venv);
-    with ``workers`` processes and ``extra`` settings (another storage, Redis)."""
+    with ``workers`` processes and ``extra`` settings (Redis); on the SQLite file ``db`` (a
+    fresh one when None), or on the PostgreSQL database ``database_url`` (then ``db`` only
+    names where the log goes)."""
     port = free_port()
     db = db or Path(tempfile.mkdtemp(prefix=f"chatcore-{tag}-", dir=cfg.workdir)) / "db.sqlite3"
     python = sys.executable if root is None else str(root / ".venv" / "bin" / "python")
     argv = [python, "-m", "entrypoints.cli", "serve", "--host", HOST, "--port", str(port)]
     # uvicorn's access log is off at "warning": Daphne runs without one too.
     argv += ["--log-level", "warning", "--workers", str(workers)]
-    env = {"CHATCORE_DATABASE": str(db), **cfg.chatcore_env(), **(extra or {})}
+    where = (
+        {"CHATCORE_DATABASE_URL": database_url} if database_url else {"CHATCORE_DATABASE": str(db)}
+    )
+    env = {**where, **cfg.chatcore_env(), **(extra or {})}
     name = name or ("chatcore" if root is None else "old")
     return Server(name, argv, env, port, db, db.with_suffix(".log"), root or REPO)
 
@@ -178,7 +189,36 @@ def workers_sqlite(cfg: Config, tag: str) -> Server:
     return chatcore(cfg, tag, workers=2, extra=redis_settings(), name="workers_sqlite")
 
 
-SCALE_OUT = ("workers_sqlite",)
+def workers_postgres(cfg: Config, tag: str) -> Server:
+    """Scale-out (c): two worker processes on PostgreSQL (a scratch database, dropped
+    when the server stops), real time through Redis."""
+    resources = contextlib.ExitStack()
+    url = resources.enter_context(scratch_postgres(tag))
+    server = chatcore(
+        cfg, tag, workers=2, extra=redis_settings(), name="workers_postgres", database_url=url
+    )
+    server.resources = resources
+    return server
+
+
+@contextlib.contextmanager
+def scratch_postgres(label: str) -> Iterator[str]:
+    """A PostgreSQL database of the benchmark's own on the machine's server (a random
+    name), dropped afterwards."""
+    admin = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"chatcore_bench_{label}_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+SCALE_OUT = ("workers_sqlite", "workers_postgres")
 
 
 def old_chatcore(cfg: Config, tag: str) -> Server:

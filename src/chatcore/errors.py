@@ -64,3 +64,16 @@ class Throttled(DomainError):
     def __init__(self, retry_after: float, message: str | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class Unavailable(DomainError):
+    """The storage cannot be reached for now (down, restarting, out of connections): no
+    fault of the request, which may be tried again in ``retry_after`` seconds. Whether
+    a change that met it was stored is unknown; a retry with the same ``client_id``
+    stores a message once."""
+
+    default_message = "The service is temporarily unavailable; try again shortly."
+
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -63,6 +63,8 @@ class Errors:
 
 
 INVALID_TEXT = "Enter text without unpaired surrogate characters."
+# DRF's CharField refuses NUL with this message; PostgreSQL's text cannot hold it either.
+NUL_TEXT = "Null characters are not allowed."
 
 
 def is_text(value: str) -> bool:
@@ -161,6 +163,8 @@ def check_text(value: str, limit: int, field: str, errors: Errors) -> str:
     text = value.strip()
     if not is_text(text):
         errors.add(field, INVALID_TEXT)
+    elif "\x00" in text:
+        errors.add(field, NUL_TEXT)
     elif not text:
         errors.add(field, BLANK)
     elif len(text) > limit:
@@ -173,6 +177,8 @@ def check_client_id(value: str | None, errors: Errors) -> str | None:
         return None
     if not is_text(value):
         errors.add("client_id", INVALID_TEXT)
+    elif "\x00" in value:
+        errors.add("client_id", NUL_TEXT)
     elif not value:
         errors.add("client_id", BLANK)
     elif len(value) > CLIENT_ID_MAX:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 
@@ -16,6 +17,9 @@ from adapters.clock import SystemClock
 from adapters.hashing import Argon2Hasher
 from adapters.memory import InMemoryStorage, LocalNotifier
 from adapters.metrics import NO_METRICS, CountingNotifier, Metrics
+from adapters.postgres import PostgresStorage
+from adapters.postgres import migrate as postgres_migrate
+from adapters.postgres import migration_status as postgres_migration_status
 from adapters.prometheus import PrometheusMetrics
 from adapters.sqlite import SqliteStorage, migration_status
 from adapters.sqlite import backup as sqlite_backup
@@ -54,6 +58,15 @@ class CannotBackUp(RuntimeError):
 
 
 MEMORY_BACKUP = "memory storage keeps nothing on disk: there is nothing to back up"
+POSTGRES_BACKUP = (
+    "chatcore backup copies SQLite files; back up a PostgreSQL database with PostgreSQL's "
+    "own tools: pg_dump (or continuous archiving). `chatcore export` also writes a "
+    "portable copy of the users, chats and messages"
+)
+
+
+def _refuse_postgres(target: Path, force: bool) -> None:
+    raise CannotBackUp(POSTGRES_BACKUP)
 
 
 def _or_refusal(backup: Callable[[Path, bool], None] | None) -> Callable[[Path, bool], None]:
@@ -117,11 +130,11 @@ class Adapters:
 
 def adapters_from(settings: Settings) -> Adapters:
     """The one factory of adapters: every entrypoint (the app, each command) and the
-    tests take theirs from here, so CHATCORE_STORAGE, _DATABASE and _MIGRATE mean the
-    same everywhere; and CHATCORE_REDIS_URL: the notifier of several processes, opened
-    with the storage (without it, the in-process one). With CHATCORE_METRICS on, one
-    :class:`PrometheusMetrics` per call (its own registry) is handed to every adapter
-    that counts something."""
+    tests take theirs from here, so CHATCORE_STORAGE, _DATABASE_URL (or _DATABASE) and
+    _MIGRATE mean the same everywhere; and CHATCORE_REDIS_URL: the notifier of several
+    processes, opened with the storage (without it, the in-process one). With
+    CHATCORE_METRICS on, one :class:`PrometheusMetrics` per call (its own registry) is
+    handed to every adapter that counts something."""
     prometheus = PrometheusMetrics() if settings.metrics else None
     metrics: Metrics = NO_METRICS if prometheus is None else prometheus
     exposition = None if prometheus is None else prometheus.exposition
@@ -139,7 +152,21 @@ def adapters_from(settings: Settings) -> Adapters:
             exposition=exposition,
             resources=notifier_resources,
         )
-    storage = SqliteStorage(settings.database, migrate=settings.migrate, metrics=metrics)
+    where = settings.postgres_url
+    storage: SqliteStorage | PostgresStorage
+    migrate: Callable[[str], list[int]]
+    status: Callable[[str], Sequence[tuple[_Described, bool]]]
+    if where is not None:
+        storage = PostgresStorage(where, migrate=settings.migrate)
+        migrate, status, backup = postgres_migrate, postgres_migration_status, _refuse_postgres
+    else:
+        where = path = settings.sqlite_path
+        storage = SqliteStorage(path, migrate=settings.migrate, metrics=metrics)
+        migrate, status = sqlite_migrate, migration_status
+
+        def backup(target: Path, force: bool) -> None:
+            sqlite_backup(path, target, force=force)
+
     return Adapters(
         storage,
         notifier,
@@ -147,9 +174,9 @@ def adapters_from(settings: Settings) -> Adapters:
         metrics=metrics,
         exposition=exposition,
         resources=(storage, *notifier_resources),
-        migrate=functools.partial(sqlite_migrate, settings.database),
-        migrations=functools.partial(_sqlite_migrations, settings.database),
-        backup=lambda target, force: sqlite_backup(settings.database, target, force=force),
+        migrate=functools.partial(migrate, where),
+        migrations=functools.partial(_listed, status, where),
+        backup=backup,
     )
 
 
@@ -171,5 +198,15 @@ def _notifier_from(
     return notifier, (notifier,)
 
 
-def _sqlite_migrations(path: str) -> list[tuple[int, str, bool]]:
-    return [(m.version, m.description, applied) for m, applied in migration_status(path)]
+class _Described(Protocol):
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def description(self) -> str: ...
+
+
+def _listed(
+    status: Callable[[str], Sequence[tuple[_Described, bool]]], where: str
+) -> list[tuple[int, str, bool]]:
+    return [(m.version, m.description, applied) for m, applied in status(where)]

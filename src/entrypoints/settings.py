@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -28,9 +29,18 @@ class SettingsError(ValueError):
     """An environment variable holds something unusable; the message names it."""
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+SQLITE_SCHEME = "sqlite:///"
+
+
 @attrs.frozen
 class Settings:
+    # Where the data lives: a SQLite file path, ``sqlite:///path``, or a PostgreSQL URL
+    # (``postgresql://...``). Read from CHATCORE_DATABASE_URL, or from its v1 spelling
+    # CHATCORE_DATABASE (a file path); ``database_url`` only carries the first to
+    # from_env, which settles the two into ``database``.
     database: str = "chatcore.db"
+    database_url: str = ""
     storage: Literal["sqlite", "memory"] = "sqlite"
     # Real time across processes: redis://[:password@]host:port/db (rediss://, unix://
     # too); empty, it stays in the process. Channels are named under the prefix, so that
@@ -77,6 +87,15 @@ class Settings:
             raw = env.get(PREFIX + field.name.upper())
             if raw is not None:
                 values[field.name] = _parse(field.name, raw, field.default)
+        url = str(values.pop("database_url", "")).strip()
+        if url:
+            given = values.get("database")
+            if given is not None and _location(str(given)) != _location(url):
+                raise SettingsError(
+                    f"{PREFIX}DATABASE_URL and {PREFIX}DATABASE name different databases: "
+                    f"set only {PREFIX}DATABASE_URL"
+                )
+            values["database"] = url
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.storage not in ("sqlite", "memory"):
             raise SettingsError(
@@ -87,6 +106,27 @@ class Settings:
             # The value itself is not shown: it may hold a password.
             raise SettingsError(f"{PREFIX}REDIS_URL must start with redis://, rediss:// or unix://")
         return settings
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The PostgreSQL URL when the database is one, else None (SQLite)."""
+        return self.database if self.database.startswith(POSTGRES_SCHEMES) else None
+
+    @property
+    def sqlite_path(self) -> str:
+        """The SQLite file (``sqlite:///path`` or a plain path)."""
+        return _location(self.database)
+
+    @property
+    def database_label(self) -> str:
+        """The database as it may be printed or logged: a URL without its password."""
+        if self.postgres_url is None:
+            return self.sqlite_path
+        parts = urlsplit(self.database)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        user = f"{parts.username}@" if parts.username else ""
+        return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
     def realtime(self) -> RealtimeConfig:
         return RealtimeConfig(
@@ -121,6 +161,14 @@ class Settings:
             registrations_per_address=self.registrations_per_address,
             chats_per_user=self.chats_per_user,
         )
+
+
+def _location(database: str) -> str:
+    """What a database setting points at: a PostgreSQL URL as given, a SQLite file as
+    its path (``sqlite:///chat.db`` and ``chat.db`` are one file)."""
+    if database.startswith(SQLITE_SCHEME):
+        return database[len(SQLITE_SCHEME) :]
+    return database
 
 
 def _parse(name: str, raw: str, default: object) -> object:

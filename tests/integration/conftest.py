@@ -29,6 +29,7 @@ import pytest
 from browsing import Watched, chromium
 from playwright.sync_api import Browser
 
+from pg_support import scratch_database
 from private_redis import SHARED_REDIS_URL, fresh_prefix
 
 READY_DEADLINE = 20.0
@@ -43,12 +44,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cli_env(db: Path, **extra: str) -> dict[str, str]:
+Database = Path | str  # a SQLite file, or a PostgreSQL URL
+
+
+def cli_env(db: Database, **extra: str) -> dict[str, str]:
     """The child's environment: ours minus any stray CHATCORE_* settings, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATCORE_")}
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
-    env["CHATCORE_DATABASE"] = str(db)
+    if isinstance(db, Path):
+        env["CHATCORE_DATABASE"] = str(db)
+    else:
+        env["CHATCORE_DATABASE_URL"] = db
     # Every client of the suite is 127.0.0.1 and the shared server serves the whole
     # session: it signs up and creates far more than one real address or user would.
     # Tests of those limits start a server of their own with the limit they test.
@@ -59,13 +66,17 @@ def cli_env(db: Path, **extra: str) -> dict[str, str]:
 
 
 def run_cli(
-    *args: str, db: Path, cwd: Path | None = None, **env: str
+    *args: str, db: Database, cwd: Path | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m entrypoints.cli ARGS` against the database `db`; output captured."""
+    """`python -m entrypoints.cli ARGS` against the database `db` (a SQLite file, or a
+    PostgreSQL URL: then `cwd` is needed); output captured."""
+    if cwd is None:
+        assert isinstance(db, Path), "a PostgreSQL database needs a cwd"
+        cwd = db.parent
     return subprocess.run(
         [sys.executable, "-m", "entrypoints.cli", *args],
         env=cli_env(db, **env),
-        cwd=cwd or db.parent,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=CLI_DEADLINE,
@@ -78,9 +89,10 @@ class Server:
     """One `chatcore serve` process. Its output goes to a file, not an unread pipe."""
 
     def __init__(
-        self, db: Path, workdir: Path, env: Mapping[str, str], args: Sequence[str] = ()
+        self, db: Database, workdir: Path, env: Mapping[str, str], args: Sequence[str] = ()
     ) -> None:
         self.db = db
+        self.workdir = workdir
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.settings = dict(env)
@@ -177,7 +189,7 @@ class ServerFactory:
     def new_db(self) -> Path:
         return self.workdir / f"chatcore-{uuid.uuid4().hex[:8]}.sqlite3"
 
-    def __call__(self, db: Path | None = None, args: Sequence[str] = (), **env: str) -> Server:
+    def __call__(self, db: Database | None = None, args: Sequence[str] = (), **env: str) -> Server:
         server = Server(db or self.new_db(), self.workdir, env, args)
         self.servers.append(server)
         return server
@@ -207,8 +219,11 @@ class Cluster:
     ) -> None:
         self.factory = factory
         self.storage = dict(storage)
-        # The file CLI helpers (createsuperuser) work on, for a SQLite storage.
-        self.db = Path(self.storage.get("CHATCORE_DATABASE", factory.new_db()))
+        # The database CLI helpers (createsuperuser) work on: the SQLite file or the URL.
+        url = self.storage.get("CHATCORE_DATABASE_URL")
+        self.db: Database = (
+            url if url else Path(self.storage.get("CHATCORE_DATABASE", factory.new_db()))
+        )
         self.settings = {
             **self.storage,
             "CHATCORE_REDIS_URL": redis_url,
@@ -515,6 +530,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         factory.close()
 
 
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server over PostgreSQL (CHATCORE_DATABASE_URL: a database of this session's
+    own on the machine's server, dropped after), for the tests that run on it."""
+    with scratch_database("serve") as url:
+        factory = ServerFactory(tmp_path_factory.mktemp("chatcore-postgres"))
+        try:
+            yield factory(url)
+        finally:
+            factory.close()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """The URL of an empty PostgreSQL database of the test's own, dropped after it."""
+    with scratch_database("it") as url:
+        yield url
+
+
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     """Starts extra servers, `server_factory(db=None, **env)`; all are stopped after."""
@@ -525,11 +559,15 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         factory.close()
 
 
-@pytest.fixture(params=["sqlite"])
-def shared_storage(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    """The settings that give several servers one storage: a SQLite file. (A storage that
-    servers on several hosts can share joins as another parameter, naming its URL.)"""
-    return {"CHATCORE_DATABASE": str(tmp_path / "shared.sqlite3")}
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The settings that give several servers one storage: a SQLite file (processes of
+    one host), or a PostgreSQL database of the test's own (servers on several hosts)."""
+    if request.param == "sqlite":
+        yield {"CHATCORE_DATABASE": str(tmp_path / "shared.sqlite3")}
+        return
+    with scratch_database("cluster") as url:
+        yield {"CHATCORE_DATABASE_URL": url}
 
 
 @pytest.fixture
@@ -559,6 +597,7 @@ def _make_admin(server: Server, client: httpx.Client, api: Api) -> dict[str, Any
         f"{username}@example.com",
         "--no-input",
         db=server.db,
+        cwd=server.workdir,
         **{**server.settings, "CHATCORE_SUPERUSER_PASSWORD": api.PASSWORD},
     )
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)

@@ -66,10 +66,16 @@ CONTENTS = st.one_of(
     st.sampled_from(["hi", "  hello  ", "y" * 10_000, "ünï 🙂"]),
     st.text(max_size=6),
 )
-BAD_CONTENTS = st.sampled_from(["", " \n\t ", "\u3000", "x" * 10_001])
+BAD_CONTENTS = st.sampled_from(["", " \n\t ", "\u3000", "x" * 10_001, "a\x00b"])
 CLIENT_IDS = st.sampled_from([None, None, "a", "b", "retry-1", "k" * 64])
 BAD_CLIENT_IDS = st.sampled_from(["", "k" * 65])
 LIMITS = st.one_of(st.none(), st.integers(1, 4))
+
+
+def bad_content(content: str) -> bool:
+    """Blank, too long, or with a NUL (refused, as DRF's CharField does)."""
+    text = content.strip()
+    return not text or len(text) > 10_000 or "\x00" in text
 
 
 def assert_page(page: Page[Message], expected: Sequence[Message], window: Window) -> None:
@@ -310,7 +316,7 @@ class ChatMachine(RuleBasedStateMachine):
             self.fails(NotFound, send)
             return
         broken = set()
-        if not content.strip() or len(content.strip()) > 10_000:
+        if bad_content(content):
             broken.add("content")
         if client_id is not None and not 1 <= len(client_id) <= 64:
             broken.add("client_id")
@@ -652,7 +658,7 @@ class ChatMachine(RuleBasedStateMachine):
             self.fails(NotFound, call)
         elif message.sender.id != actor.id:
             self.fails(Forbidden, call)
-        elif not content.strip() or len(content.strip()) > 10_000:
+        elif bad_content(content):
             self.fails(ValidationFailed, call)
         else:
             edited = self.run(call)

@@ -216,9 +216,15 @@ def window_verdict(limit: int | None, **ids: int | None) -> Verdict:
     return Verdict(frozenset(must), frozenset(may))
 
 
+def storable(text: str) -> bool:
+    """Text a message or chat name may hold: real Unicode without NUL (DRF's CharField
+    refuses NUL; PostgreSQL's text cannot hold it)."""
+    return encodable(text) and "\x00" not in text
+
+
 def text_verdict(value: str, limit: int, field: str) -> set[str]:
     trimmed = value.strip()
-    return {field} if not trimmed or len(trimmed) > limit or not encodable(trimmed) else set()
+    return {field} if not trimmed or len(trimmed) > limit or not storable(trimmed) else set()
 
 
 # --- strategies ---------------------------------------------------------------------------
@@ -693,11 +699,12 @@ def test_chat_drafts_round_trip_or_fail_on_their_fields(
 @example(content="x" * 10_001, client_id="k" * 65)
 @example(content=" \t\n", client_id="")
 @example(content=" hi ", client_id=" ")
+@example(content="a\x00b", client_id="k\x00")
 def test_messages_round_trip_or_fail_on_their_fields(
     fast_hasher: Argon2Hasher, content: str, client_id: str | None
 ) -> None:
     must = text_verdict(content, 10_000, "content")
-    if client_id is not None and not (1 <= len(client_id) <= 64 and encodable(client_id)):
+    if client_id is not None and not (1 <= len(client_id) <= 64 and storable(client_id)):
         must.add("client_id")
 
     async def scenario(app: Services) -> None:

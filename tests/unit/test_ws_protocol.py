@@ -23,6 +23,7 @@ from chatcore.errors import (
     Conflict,
     NotFound,
     Throttled,
+    Unavailable,
     ValidationFailed,
 )
 from chatcore.events import (
@@ -104,6 +105,13 @@ def test_domain_errors_while_open_map_to_their_rows() -> None:
     assert codes.answer(Throttled(0.0001)) == WsErrorFrame(
         message=codes.RATE_LIMITED_MESSAGE, code="rate_limited", retry_after_ms=1
     )
+    # the database away: the frame is refused, the socket stays; try again later
+    assert json.loads(text(codes.answer(Unavailable(2)))) == {
+        "type": "error",
+        "message": codes.UNAVAILABLE_MESSAGE,
+        "code": "unavailable",
+        "retry_after_ms": 2000,
+    }
     assert codes.answer(NotFound()) == codes.CLOSE_NOT_FOUND
     assert codes.answer(AuthenticationFailed()) == codes.CLOSE_POLICY
     with pytest.raises(Conflict):  # no row: raised again, not guessed
@@ -113,6 +121,7 @@ def test_domain_errors_while_open_map_to_their_rows() -> None:
 def test_a_refused_handshake_is_a_close_code() -> None:
     assert codes.refusal(AuthenticationFailed()) == codes.CLOSE_UNAUTHORIZED
     assert codes.refusal(NotFound()) == codes.CLOSE_NOT_FOUND
+    assert codes.refusal(Unavailable(2)) == codes.CLOSE_TRY_LATER
     with pytest.raises(ValidationFailed):
         codes.refusal(ValidationFailed.on("x", "y"))
 

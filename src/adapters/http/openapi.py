@@ -307,7 +307,8 @@ class _Builder:
     def responses(self, op: Operation) -> dict[str, Any]:
         """The declared responses, and those the adapter gives any such operation: 401
         without credentials, 403 for a cookie without its CSRF header on a write, 413 and
-        415 for a body too large or not JSON (see routes.endpoint and auth)."""
+        415 for a body too large or not JSON (see routes.endpoint and auth), and 503 while
+        the database cannot be reached (problems.EXCEPTION_HANDLERS)."""
         implied: dict[int, Any] = {}
         if op.auth and not op.admin_only:  # admin paths answer a stranger 404, never 401
             implied[401] = Detail
@@ -315,6 +316,7 @@ class _Builder:
                 implied[403] = Detail
         if op.body is not None:
             implied.update({413: Detail, 415: Detail})
+        implied[503] = Detail
         statuses = {**implied, **op.responses}
         return {
             str(status): self.response(op, status, statuses[status]) for status in sorted(statuses)
@@ -346,7 +348,7 @@ class _Builder:
         headers = {}
         if status == 401:
             headers["WWW-Authenticate"] = notes.HEADERS["WWW-Authenticate"]
-        if status == 429:
+        if status in (429, 503):
             headers["Retry-After"] = notes.HEADERS["Retry-After"]
         if _is_page(op, kind):
             headers["Link"] = notes.HEADERS["Link"]

@@ -28,7 +28,7 @@ from chatcore.accounts import (
 )
 from chatcore.admin import AccountEdit
 from chatcore.chats import EVENTS_DEFAULT, EVENTS_MAX, UNKNOWN_ID, UNKNOWN_NAME, ChatDraft
-from chatcore.errors import NON_FIELD, AuthenticationFailed, NotFound
+from chatcore.errors import NON_FIELD, AuthenticationFailed, NotFound, Unavailable
 from chatcore.membership import ChatEdit, ChatMembers
 from chatcore.model import UserType
 from chatcore.roster import LAST_ADMIN
@@ -378,6 +378,8 @@ STATUS_TEXT: Final = {
     413: "The request body is too large.",
     415: "The request body is not JSON.",
     429: "Too many attempts: wait the seconds `Retry-After` gives.",
+    503: "The database cannot be reached for now (down or restarting): try again after the "
+    "seconds `Retry-After` gives. A send retried with the same `client_id` is stored once.",
 }
 
 # The operations of a chat's admins.
@@ -428,6 +430,7 @@ DETAILS: Final = {
     413: HTTP_DETAILS[413],
     415: 'Unsupported media type "text/plain" in request.',
     429: "Request was throttled. Expected available in 42 seconds.",
+    503: Unavailable.default_message,
 }
 
 # (operation name, status) -> the `detail` of that operation's answer.
@@ -620,7 +623,7 @@ HEADERS: Final = {
         "example": AUTH_SCHEME,
     },
     "Retry-After": {
-        "description": "Seconds until a login may be tried again.",
+        "description": "Seconds to wait before trying again.",
         "required": True,
         "schema": {"type": "integer", "minimum": 1},
         "example": 42,

@@ -19,6 +19,7 @@ from chatcore.errors import (
     Forbidden,
     NotFound,
     Throttled,
+    Unavailable,
     ValidationFailed,
 )
 
@@ -63,6 +64,12 @@ def _throttled(_: Request, exc: Exception) -> Response:
     return json_error(429, {"detail": detail}, {"Retry-After": str(wait)})
 
 
+def _unavailable(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Unavailable)
+    wait = max(1, math.ceil(exc.retry_after))
+    return json_error(503, {"detail": exc.message}, {"Retry-After": str(wait)})
+
+
 def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
@@ -94,6 +101,7 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     NotFound: _detail(404),
     Conflict: _detail(409),
     Throttled: _throttled,
+    Unavailable: _unavailable,
     HTTPException: _http,
     Exception: _internal,
 }

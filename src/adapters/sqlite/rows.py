@@ -11,15 +11,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters import sqlrows
+from adapters.sqlrows import Row as Row
 from chatcore.model import Message, User, UserType
 
-Row = Sequence[Any]
-
-USER_COLUMNS = "u.id, u.username, u.email, u.user_type, u.date_joined, u.is_admin, u.is_active"
-MESSAGE_COLUMNS = (
-    f"m.id, m.chat_id, m.content, m.timestamp, m.client_id, m.edited_at, {USER_COLUMNS}"
+# The column lists and decoders both SQL adapters share.
+USER_COLUMNS, MESSAGE_COLUMNS, CHAT_COLUMNS = (
+    sqlrows.USER_COLUMNS,
+    sqlrows.MESSAGE_COLUMNS,
+    sqlrows.CHAT_COLUMNS,
 )
-CHAT_COLUMNS = "c.id, c.name, c.created_at, c.last_message_id, c.seq"
 
 
 def time_text(moment: datetime) -> str:
@@ -33,29 +34,11 @@ def time_value(text: str) -> datetime:
 
 
 def user(row: Row) -> User:
-    user_id, username, email, user_type, date_joined, is_admin, is_active = row
-    return User(
-        user_id,
-        username,
-        email,
-        UserType(user_type),
-        time_value(date_joined),
-        is_admin=bool(is_admin),
-        is_active=bool(is_active),
-    )
+    return sqlrows.user(row, time_value)
 
 
 def message(row: Row) -> Message:
-    message_id, chat_id, content, timestamp, client_id, edited_at = row[:6]
-    return Message(
-        message_id,
-        chat_id,
-        user(row[6:]),
-        content,
-        time_value(timestamp),
-        client_id,
-        None if edited_at is None else time_value(edited_at),
-    )
+    return sqlrows.message(row, time_value)
 
 
 def seen_user(user: User) -> list[object]:

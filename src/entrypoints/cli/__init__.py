@@ -16,7 +16,7 @@ from .common import OK, USAGE, Formatter
 DESCRIPTION = """\
 chatcore: a self-hostable chat backend. `chatcore serve` runs the server; the other
 commands look after its database and accounts. Settings are CHATCORE_* environment
-variables (see the README); --database overrides CHATCORE_DATABASE for one command.
+variables (see the README); --database overrides CHATCORE_DATABASE_URL for one command.
 `chatcore COMMAND --help` tells more of each."""
 
 EPILOG = """\

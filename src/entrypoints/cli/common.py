@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import attrs
 
-from adapters.sqlite import SchemaOutOfDate, SchemaTooNew
+from adapters import postgres, sqlite
+from chatcore.errors import Unavailable
 from chatcore.services import Services
 
 from ..bootstrap import Adapters, adapters_from
@@ -51,10 +52,22 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter):
 def add_database_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database",
-        metavar="FILE",
+        metavar="FILE_OR_URL",
         default=argparse.SUPPRESS,  # so the help shows where the default comes from
-        help="the SQLite file to use (default: $CHATCORE_DATABASE, else chatcore.db)",
+        help="the database to use: a SQLite file (or sqlite:///path) or a postgresql:// "
+        "URL (default: $CHATCORE_DATABASE_URL, else $CHATCORE_DATABASE, else chatcore.db)",
     )
+
+
+# What a command says, in one line, when the storage cannot be opened or used.
+STORAGE_FAILURES = (
+    sqlite.SchemaOutOfDate,
+    sqlite.SchemaTooNew,
+    postgres.SchemaOutOfDate,
+    postgres.SchemaTooNew,
+    postgres.Unreachable,
+    Unavailable,
+)
 
 
 def settings_for(args: argparse.Namespace, settings: Settings) -> Settings:
@@ -83,7 +96,7 @@ async def _run(settings: Settings, job: Job, note_memory: bool) -> int:
     try:
         async with adapters_from(settings) as adapters:
             return await job(services_of(adapters, settings))
-    except (SchemaOutOfDate, SchemaTooNew) as exc:
+    except STORAGE_FAILURES as exc:
         return error(str(exc))
 
 

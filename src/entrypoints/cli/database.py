@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from adapters.sqlite import BackupFailed, SchemaTooNew, Unreachable
+import psycopg
+
+from adapters import postgres, sqlite
 from chatcore.services import Services
 
 from ..bootstrap import CannotBackUp, adapters_from
@@ -15,6 +17,8 @@ from .common import OK, USAGE, Formatter, add_database_option, error, settings_f
 from .common import with_services as run_with_services
 
 UNREACHABLE, PENDING, TOO_NEW = 3, 4, 5
+TOO_NEW_ERRORS = (sqlite.SchemaTooNew, postgres.SchemaTooNew)
+UNREACHABLE_ERRORS = (sqlite.Unreachable, postgres.Unreachable)
 
 CHECK_CODES = f"""\
 exit codes:
@@ -90,9 +94,11 @@ def run_migrate(args: argparse.Namespace, settings: Settings) -> int:
         return OK
     try:
         applied = migrate()
-    except SchemaTooNew as exc:
+    except TOO_NEW_ERRORS as exc:
         return error(str(exc))
-    print(f"{settings.database}: applied {applied or 'nothing, up to date'}")
+    except psycopg.OperationalError as exc:
+        return error(f"{settings.database_label}: {' '.join(str(exc).split())}")
+    print(f"{settings.database_label}: applied {applied or 'nothing, up to date'}")
     return OK
 
 
@@ -104,9 +110,9 @@ def showmigrations(args: argparse.Namespace, settings: Settings) -> int:
         return OK
     try:
         status = migrations()
-    except (Unreachable, SchemaTooNew) as exc:
+    except (*UNREACHABLE_ERRORS, *TOO_NEW_ERRORS) as exc:
         return error(str(exc))
-    print(settings.database)
+    print(settings.database_label)
     for version, description, applied in status:
         print(f" [{'X' if applied else ' '}] {version:04d} {description}")
     return OK
@@ -121,16 +127,16 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
         return OK
     try:
         status = migrations()
-    except Unreachable as exc:
+    except UNREACHABLE_ERRORS as exc:
         error(f"storage: {exc}")
         return UNREACHABLE
-    except SchemaTooNew as exc:
+    except TOO_NEW_ERRORS as exc:
         error(f"storage: {exc}")
         return TOO_NEW
-    if Path(settings.database).exists():
-        print(f"storage: {settings.database} reachable")
+    if settings.postgres_url is not None or Path(settings.sqlite_path).exists():
+        print(f"storage: {settings.database_label} reachable")
     else:
-        print(f"storage: {settings.database} does not exist yet; migrate (or serve) makes it")
+        print(f"storage: {settings.database_label} does not exist yet; migrate (or serve) makes it")
     pending = [version for version, _, applied in status if not applied]
     if pending:
         error(f"migrations: {pending} pending: run `chatcore migrate`")
@@ -153,8 +159,8 @@ def run_backup(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings_for(args, settings)
     try:
         adapters_from(settings).backup(args.file, args.force)
-    except (CannotBackUp, BackupFailed, Unreachable) as exc:
+    except (CannotBackUp, sqlite.BackupFailed, sqlite.Unreachable) as exc:
         return error(str(exc))
     size = args.file.stat().st_size
-    print(f"Backed up {settings.database} to {args.file} ({size} bytes).")
+    print(f"Backed up {settings.database_label} to {args.file} ({size} bytes).")
     return OK

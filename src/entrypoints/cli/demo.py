@@ -51,7 +51,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         counts = await services.deps.storage.counts()
         if counts.users and not args.force:
             return error(
-                f"{settings.database} already has {counts.users} users: give another "
+                f"{settings.database_label} already has {counts.users} users: give another "
                 "--database, or --force to add the demo to it"
             )
         await make_demo(services)

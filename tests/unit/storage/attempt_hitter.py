@@ -1,5 +1,5 @@
-"""A second process hitting one throttle key of a shared database file (run by the
-SQLite attempt tests): ``python attempt_hitter.py PATH HITS LIMIT``. It opens the file,
+"""A second process hitting one throttle key of a shared database (a SQLite file or a
+PostgreSQL URL): ``python attempt_hitter.py PATH_OR_URL HITS LIMIT``. It opens the database,
 prints ``ready``, waits for a line on stdin, fires every hit at once, then prints how
 many were admitted."""
 
@@ -9,12 +9,11 @@ import asyncio
 import sys
 
 from attempt_burst import burst
-
-from adapters.sqlite import SqliteStorage
+from storage_support import shared_storage
 
 
 async def main(path: str, hits: int, limit: int) -> None:
-    async with SqliteStorage(path) as storage:
+    async with shared_storage(path) as storage:
         print("ready", flush=True)
         sys.stdin.readline()
         print(await burst(storage.attempts, hits, limit), flush=True)

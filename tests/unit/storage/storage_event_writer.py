@@ -1,6 +1,7 @@
-"""A process that changes one chat of a shared database file, for the SQLite event-log
-tests: ``python storage_event_writer.py PATH CHAT_ID ACTOR_ID GUEST_ID TAG ROUNDS``
-(ROUNDS 0: until killed). It opens the file, prints ``ready``, waits for a line on
+"""A process that changes one chat of a shared database (a SQLite file or a PostgreSQL
+URL), for the event-log tests:
+``python storage_event_writer.py PATH_OR_URL CHAT_ID ACTOR_ID GUEST_ID TAG ROUNDS``
+(ROUNDS 0: until killed). It opens the database, prints ``ready``, waits for a line on
 stdin, then runs rounds of changes (a send, an edit, a guest added, a guest removed, a
 delete), printing ``round N`` after each."""
 
@@ -11,14 +12,14 @@ import itertools
 import sys
 from datetime import UTC, datetime
 
-from adapters.sqlite import SqliteStorage
+from storage_support import shared_storage
+
 from chatcore.model import NewMessage
+from chatcore.ports import Storage
 from chatcore.roster import departure, membership
 
 
-async def one_round(
-    storage: SqliteStorage, chat_id: int, actor_id: int, guest_id: int, tag: str
-) -> None:
+async def one_round(storage: Storage, chat_id: int, actor_id: int, guest_id: int, tag: str) -> None:
     actor, guest = await storage.users.get(actor_id), await storage.users.get(guest_id)
     assert actor is not None
     assert guest is not None
@@ -37,7 +38,7 @@ async def one_round(
 async def main(
     path: str, chat_id: int, actor_id: int, guest_id: int, tag: str, rounds: int
 ) -> None:
-    async with SqliteStorage(path) as storage:
+    async with shared_storage(path) as storage:
         print("ready", flush=True)
         sys.stdin.readline()
         numbers = itertools.count() if rounds == 0 else range(rounds)

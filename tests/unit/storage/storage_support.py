@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from adapters.postgres import PostgresStorage
+from adapters.sqlite import SqliteStorage
 from chatcore.model import Chat, Message, MessageQuery, NewMessage, NewUser, User, UserType
 from chatcore.ports import Storage
 
@@ -55,6 +57,13 @@ class Seed:
         at: datetime | None = None,
     ) -> NewMessage:
         return NewMessage(chat.id, sender.id, content, self.tick() if at is None else at, client_id)
+
+
+def shared_storage(target: str) -> SqliteStorage | PostgresStorage:
+    """A storage several processes can share: a PostgreSQL URL, else a SQLite file."""
+    if target.startswith("postgresql://"):
+        return PostgresStorage(target)
+    return SqliteStorage(target)
 
 
 def password_hash(username: str) -> str:

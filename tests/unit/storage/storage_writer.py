@@ -1,5 +1,5 @@
-"""A second process writing to a shared database file (run by the SQLite tests):
-``python storage_writer.py PATH CHAT_ID SENDER_ID TAG``. It opens the file, prints
+"""A second process writing to a shared database, a SQLite file or a PostgreSQL URL:
+``python storage_writer.py PATH_OR_URL CHAT_ID SENDER_ID TAG``. It opens the database, prints
 ``ready``, waits for a line on stdin, then sends its messages."""
 
 from __future__ import annotations
@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from storage_support import send_rounds
-
-from adapters.sqlite import SqliteStorage
+from storage_support import send_rounds, shared_storage
 
 
 async def main(path: str, chat_id: int, sender_id: int, tag: str) -> None:
-    async with SqliteStorage(path) as storage:
+    async with shared_storage(path) as storage:
         print("ready", flush=True)
         sys.stdin.readline()
         await send_rounds(storage, chat_id, sender_id, tag)

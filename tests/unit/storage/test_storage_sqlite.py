@@ -8,14 +8,13 @@ import concurrent.futures
 import contextlib
 import functools
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
-from storage_support import START, STEP, Seed, everything_in, ids, send_rounds
+from storage_support import START, STEP, Seed, everything_in, ids
 
 from adapters.sqlite import (
     MIGRATIONS,
@@ -365,44 +364,6 @@ async def test_reads_cost_the_same_with_ten_times_the_history(db_path: Path) -> 
             conn.close()
     small, large = costs
     assert large == small
-
-
-async def test_two_storages_and_another_process_share_one_file(db_path: Path) -> None:
-    """Three writers at once (two instances here, one in a child process): no "database
-    is locked", nothing lost, one id order."""
-    with SqliteStorage(db_path) as first, SqliteStorage(db_path) as second:
-        seed = Seed(first)
-        senders = [await seed.user(name) for name in ("one", "two", "child")]
-        chat = await seed.chat(*senders)
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(HERE / "storage_writer.py"),
-            str(db_path),
-            str(chat.id),
-            str(senders[2].id),
-            "child",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            assert child.stdin is not None
-            assert child.stdout is not None
-            assert await child.stdout.readline() == b"ready\n"
-            child.stdin.write(b"go\n")
-            await child.stdin.drain()
-            ours = await asyncio.gather(
-                send_rounds(first, chat.id, senders[0].id, "first"),
-                send_rounds(second, chat.id, senders[1].id, "second"),
-            )
-        finally:
-            _, errors = await child.communicate()
-            assert child.returncode == 0, errors.decode()  # the child's failure explains ours
-        stored = await everything_in(second, chat)
-    expected = {*ours[0], *ours[1]} | {m.content for m in stored if m.sender == senders[2]}
-    assert len(stored) == 3 * len(ours[0]) == len(expected)
-    assert sorted({m.content for m in stored}) == sorted(expected)
-    assert ids(stored) == sorted(set(ids(stored)))
 
 
 def add_chats(

@@ -12,7 +12,14 @@ from typing import Final, TypeVar
 
 import attrs
 
-from chatcore.errors import NON_FIELD, AuthenticationFailed, NotFound, Throttled, ValidationFailed
+from chatcore.errors import (
+    NON_FIELD,
+    AuthenticationFailed,
+    NotFound,
+    Throttled,
+    Unavailable,
+    ValidationFailed,
+)
 
 from .config import RealtimeConfig
 from .frames import CLIENT_FRAME_TYPES, FrameNotJson, WsErrorFrame
@@ -48,7 +55,19 @@ RATE_LIMITED: Final = ErrorCode(
     "Sending faster than the socket's rate limit allows (a deployment setting: a few tens "
     "a second, with bursts); `retry_after_ms` says when to try again.",
 )
-ERROR_CODES: Final = (INVALID_JSON, INVALID_FRAME, INVALID_CONTENT, UNKNOWN_TYPE, RATE_LIMITED)
+UNAVAILABLE: Final = ErrorCode(
+    "unavailable",
+    "The database cannot be reached for now: nothing was stored. Send the frame again "
+    "(with the same `client_id`) after `retry_after_ms`.",
+)
+ERROR_CODES: Final = (
+    INVALID_JSON,
+    INVALID_FRAME,
+    INVALID_CONTENT,
+    UNKNOWN_TYPE,
+    RATE_LIMITED,
+    UNAVAILABLE,
+)
 
 CLOSE_NORMAL: Final = 1000  # the socket's tasks ended with no reason to give
 CLOSE_GOING_AWAY: Final = 1001
@@ -70,8 +89,9 @@ CLOSE_CODES: Final = (  # every close code the server gives a reason for
     CloseCode(CLOSE_TOO_BIG, f"A frame over {RealtimeConfig().max_frame_bytes // 1024} KiB."),
     CloseCode(
         CLOSE_TRY_LATER,
-        "Slow consumer: the socket's outbound queue is full. Reconnect with "
-        "`?since=<last seq seen>` to miss nothing.",
+        "Slow consumer: the socket's outbound queue is full; or, at the handshake, the "
+        "database cannot be reached for now. Reconnect with `?since=<last seq seen>` to "
+        "miss nothing.",
     ),
     CloseCode(CLOSE_GOING_AWAY, "The server is shutting down."),
     CloseCode(
@@ -82,6 +102,7 @@ CLOSE_CODES: Final = (  # every close code the server gives a reason for
 
 NOT_JSON_MESSAGE: Final = "The frame is not valid JSON."
 RATE_LIMITED_MESSAGE: Final = "Too many messages; slow down."
+UNAVAILABLE_MESSAGE: Final = "The service is temporarily unavailable; try again shortly."
 
 Answer = WsErrorFrame | int
 """What a socket does about an error: send this error frame, or close with this code."""
@@ -105,6 +126,12 @@ def _throttled(exc: Exception) -> Answer:
     return _error(RATE_LIMITED, RATE_LIMITED_MESSAGE, retry_after_ms=wait_ms)
 
 
+def _unavailable(exc: Exception) -> Answer:
+    assert isinstance(exc, Unavailable)
+    wait_ms = max(1, round(exc.retry_after * 1000))
+    return _error(UNAVAILABLE, UNAVAILABLE_MESSAGE, retry_after_ms=wait_ms)
+
+
 def _not_json(_: Exception) -> Answer:
     return _error(INVALID_JSON, NOT_JSON_MESSAGE)
 
@@ -121,6 +148,7 @@ def _close(code: int) -> Callable[[Exception], Answer]:
 ON_HANDSHAKE: Final[Mapping[type[Exception], int]] = {
     AuthenticationFailed: CLOSE_UNAUTHORIZED,
     NotFound: CLOSE_NOT_FOUND,
+    Unavailable: CLOSE_TRY_LATER,
 }
 
 # While a socket is open, handling a client frame or re-checking its credential.
@@ -128,6 +156,7 @@ WHILE_OPEN: Final[Mapping[type[Exception], Callable[[Exception], Answer]]] = {
     FrameNotJson: _not_json,
     ValidationFailed: _invalid,
     Throttled: _throttled,
+    Unavailable: _unavailable,
     NotFound: _close(CLOSE_NOT_FOUND),  # the chat was deleted, or the caller removed from it
     AuthenticationFailed: _close(CLOSE_POLICY),  # revoked, expired or deactivated since
 }

@@ -19,7 +19,7 @@ import attrs
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from chatcore.errors import AuthenticationFailed, DomainError, NotFound, Throttled
+from chatcore.errors import AuthenticationFailed, DomainError, NotFound, Throttled, Unavailable
 from chatcore.model import Chat
 from chatcore.rules import MAX_ID, PAGE_MAX
 from chatcore.services import Services
@@ -121,7 +121,11 @@ class ChatSocket:
         try:
             done, _ = await asyncio.wait([*tasks, conn.closed], return_when=asyncio.FIRST_COMPLETED)
             for task in done - {conn.closed}:
-                if not task.cancelled() and (error := task.exception()) is not None:
+                if task.cancelled() or (error := task.exception()) is None:
+                    continue
+                if isinstance(error, Unavailable):  # the database went away: come back later
+                    conn.close(codes.CLOSE_TRY_LATER)
+                else:
                     log.error("socket on chat %s failed", chat_id, exc_info=error)
         finally:
             self._hub.leave(conn)
@@ -189,6 +193,8 @@ class ChatSocket:
             except AuthenticationFailed as exc:
                 await _act(conn, codes.answer(exc))
                 return
+            except Unavailable:  # the database is away: the next round checks again
+                continue
 
     async def _read(self, conn: Connection) -> None:
         bucket = TokenBucket(self._config.sends_per_second, self._config.send_burst)
