@@ -141,6 +141,7 @@ async def test_a_password_changed_from_the_command_line_closes_the_sockets_at_on
                 alice.user["username"],
                 "--no-input",
                 db=cluster.db,
+                cwd=cluster.factory.workdir,
                 **{**cluster.settings, "CHATCORE_NEW_PASSWORD": "Another-quartz-lantern-12"},
             )
             assert changed.returncode == 0, (changed.stdout, changed.stderr)
