@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import fcntl
 import functools
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -240,6 +242,23 @@ async def test_token_lookups_on_the_calling_thread_see_every_commit_and_stop_at_
     storage.close()
     with pytest.raises(Closed):
         await storage.tokens.holder(record.digest)
+
+
+async def test_writers_of_one_file_take_turns_by_the_lock_beside_it(db_path: Path) -> None:
+    """Servers sharing a file (``--workers``) wait for each other's write on a flock
+    beside it, woken when it is let go, instead of SQLite's sleeping retries."""
+    with SqliteStorage(db_path) as storage:
+        await Seed(storage).user("ann")
+        lock = os.open(f"{db_path}-writer.lock", os.O_RDWR)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another server's writer, mid-transaction
+            pending = asyncio.ensure_future(Seed(storage).user("ben"))
+            await asyncio.sleep(0.3)
+            assert not pending.done()
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            assert (await asyncio.wait_for(pending, 30)).username == "ben"
+        finally:
+            os.close(lock)
 
 
 def _admit(tallies: object) -> None:
